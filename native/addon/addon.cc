@@ -1,0 +1,12 @@
+#include <napi.h>
+
+#include "modules.h"
+
+// N-API modules are context-aware: nothing here keeps JS values in statics, so the addon loads in
+// any number of worker_threads.
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  nadir::addon::RegisterKernels(env, exports);
+  return exports;
+}
+
+NODE_API_MODULE(nadir, Init)

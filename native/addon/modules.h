@@ -1,0 +1,7 @@
+// Each native module registers its functions on the addon's exports.
+#pragma once
+#include <napi.h>
+
+namespace nadir::addon {
+void RegisterKernels(Napi::Env env, Napi::Object exports);
+}  // namespace nadir::addon

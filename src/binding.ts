@@ -1,0 +1,37 @@
+// Loads the native addon and gives every native call one typed signature.
+import * as path from 'path';
+
+export type F32 = Float32Array;
+
+/** Native functions. Sync functions return results; `*Async` functions return Promises and run off the main thread. */
+export interface Native {
+  simdInfo(): { detected: string; active: string };
+  setSimd(level: string): string;
+  sumF32(x: F32): number;
+  firstNonFinite(x: F32): number;
+  reconError(x: F32, r: F32, rows: number, cols: number, kind: number, out: F32, contrib: F32 | null): void;
+  [name: string]: any;
+}
+
+function load(): Native {
+  const candidates = process.env.NADIR_ADDON
+    ? [path.resolve(process.env.NADIR_ADDON)]
+    : [path.join(__dirname, '..', 'build', 'Release', 'nadir.node'), path.join(__dirname, '..', 'build', 'Debug', 'nadir.node')];
+  let lastError: unknown;
+  for (const file of candidates) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      return require(file) as Native;
+    } catch (e) {
+      lastError = e;
+      if ((e as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') break;
+    }
+  }
+  throw new Error(
+    `nadir: could not load the native addon (${candidates.join(', ')}). Run 'npm install' (or 'npm run build') to compile it. Cause: ${
+      (lastError as Error)?.message ?? lastError
+    }`,
+  );
+}
+
+export const native: Native = load();

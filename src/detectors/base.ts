@@ -1,0 +1,351 @@
+import { Matrix, MatrixLike, ImputeMethod, toMatrix, assertFinite, imputeValues, applyImpute } from '../data/matrix';
+import { DataError, ModelFileError, NadirError, NotFittedError, OptionError } from '../errors';
+import { checkOptionNames, optEnum, optInt, optNumber } from '../options';
+import { decodeModel, encodeModel, readModelFile, writeFileAtomic, ModelContent, TypedArray } from '../io/model-file';
+
+/** Options every detector accepts. */
+export interface DetectorOptions {
+  /** Expected share of anomalies in the training data, (0, 0.5]; sets the threshold as that upper quantile of training scores. Default 0.1. */
+  contamination?: number;
+  /** A fixed score threshold; overrides `contamination`. */
+  threshold?: number;
+  /** Seed for every random choice; the same seed, data and options give bit-identical models. Default: drawn at random (read it back from `detector.seed`). */
+  seed?: number;
+  /** Native threads for fit and batch scoring; 0 = all cores. Default 0. */
+  threads?: number;
+  /** Replace NaN and +-Inf by a per-column value learned at fit, instead of throwing. */
+  impute?: ImputeMethod;
+}
+
+export const BASE_OPTIONS = ['contamination', 'threshold', 'seed', 'threads', 'impute'] as const;
+
+/** How `normalize` maps raw scores to [0, 1]. */
+export type NormalizeMethod = 'ecdf' | 'unify' | 'minmax';
+
+const QUANTILES = 1001;
+
+/** Linear-interpolated quantile of sorted values (numpy's default). */
+export function quantileSorted(sorted: ArrayLike<number>, q: number): number {
+  const n = sorted.length;
+  if (n === 0) return NaN;
+  const pos = q * (n - 1);
+  const lo = Math.floor(pos);
+  const hi = Math.min(n - 1, lo + 1);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+}
+
+/** erf with |error| < 1.2e-7 (Numerical Recipes' erfc Chebyshev fit). */
+export function erf(x: number): number {
+  const z = Math.abs(x);
+  const t = 1 / (1 + 0.5 * z);
+  const r =
+    t *
+    Math.exp(
+      -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+    );
+  return x >= 0 ? 1 - r : r - 1;
+}
+
+export interface DetectorState {
+  /** JSON-safe fitted values. */
+  meta: Record<string, unknown>;
+  /** Fitted arrays. */
+  arrays: Record<string, TypedArray>;
+}
+
+type Factory = (options: any) => Detector;
+const registry = new Map<string, Factory>();
+
+/** Makes a detector type loadable from model files. */
+export function registerDetector(type: string, factory: Factory): void {
+  registry.set(type, factory);
+}
+
+/** Rebuilds any detector from the bytes of a model file. */
+export function detectorFromBytes(bytes: Uint8Array, source = 'model bytes'): Detector {
+  return detectorFromContent(decodeModel(bytes, source), source);
+}
+
+/** Loads any detector saved with `save`. */
+export function loadDetector(file: string): Detector {
+  return detectorFromContent(readModelFile(file), `'${file}'`);
+}
+
+function detectorFromContent(content: ModelContent, source: string): Detector {
+  const factory = registry.get(content.type);
+  if (!factory)
+    throw new ModelFileError(`${source} holds a detector of type '${content.type}', which this version of nadir does not know (known: ${[...registry.keys()].join(', ')})`);
+  const meta = content.meta as { options?: object; common?: any; state?: Record<string, unknown> };
+  if (!meta.common || !meta.state) throw new ModelFileError(`${source} is missing its fitted state`);
+  let det: Detector;
+  try {
+    det = factory(meta.options ?? {});
+    det['restoreCommon'](meta.common, content.arrays);
+    det['importState']({ meta: meta.state, arrays: content.arrays });
+  } catch (e) {
+    if (e instanceof ModelFileError) throw e;
+    throw new ModelFileError(`${source} holds an inconsistent ${content.type}: ${(e as Error).message}`);
+  }
+  return det;
+}
+
+/**
+ * The contract every detector keeps: fit on mostly-normal data, score (higher = more anomalous),
+ * threshold from contamination, predict, normalize, explain, save/load, seeded determinism.
+ */
+export abstract class Detector<O extends DetectorOptions = DetectorOptions> {
+  /** Name of the detector type, as stored in model files. */
+  abstract readonly type: string;
+
+  protected readonly options: Readonly<O>;
+  protected readonly contaminationValue: number;
+  protected readonly threadsValue: number;
+  private readonly seedValue: number;
+  private nFeaturesValue = 0;
+  private thresholdValue = NaN;
+  private calibration?: { quantiles: Float32Array; mean: number; std: number };
+  private fill?: Float32Array;
+
+  protected constructor(owner: string, options: O | undefined, known: readonly string[]) {
+    checkOptionNames(owner, options, [...BASE_OPTIONS, ...known]);
+    const o = (options ?? {}) as O;
+    this.contaminationValue = optNumber(owner, 'contamination', o.contamination, 0.1, 0, 0.5, true);
+    if (o.threshold !== undefined) optNumber(owner, 'threshold', o.threshold, 0);
+    this.seedValue = optInt(owner, 'seed', o.seed, Math.floor(Math.random() * 2 ** 32) >>> 0, 0, 2 ** 32 - 1);
+    this.threadsValue = optInt(owner, 'threads', o.threads, 0, 0, 1024);
+    if (o.impute !== undefined) optEnum(owner, 'impute', o.impute, ['mean', 'median', 'zero'] as const, 'mean');
+    this.options = Object.freeze({ ...o, seed: this.seedValue }) as Readonly<O>;
+  }
+
+  // ------------------------------------------------------------------ read-only state
+
+  /** True once fitted (or loaded). */
+  get fitted(): boolean {
+    return this.nFeaturesValue > 0;
+  }
+  /** Number of features the detector was fitted on. */
+  get nFeatures(): number {
+    this.ensureFitted();
+    return this.nFeaturesValue;
+  }
+  /** Score above which `predict` flags a row. */
+  get threshold(): number {
+    this.ensureFitted();
+    return this.thresholdValue;
+  }
+  get contamination(): number {
+    return this.contaminationValue;
+  }
+  get seed(): number {
+    return this.seedValue;
+  }
+  /** The options the detector was built with (seed filled in). */
+  get config(): Readonly<O> {
+    return this.options;
+  }
+
+  // ------------------------------------------------------------------ what subclasses provide
+
+  /** Learns from m; returns the training scores (used for threshold and calibration). */
+  protected abstract fitMatrix(m: Matrix): Promise<Float32Array>;
+  protected abstract scoreMatrix(m: Matrix): Promise<Float32Array>;
+  protected abstract scoreMatrixSync(m: Matrix): Float32Array;
+  /** Per-feature contributions, rows x cols. */
+  protected explainMatrix(_m: Matrix): Promise<Float32Array> {
+    return Promise.reject(new NadirError(`${this.type} does not provide per-feature explanations`));
+  }
+  protected abstract exportState(): DetectorState;
+  protected abstract importState(state: DetectorState): void;
+  /** Smallest number of rows fit accepts. */
+  protected get minFitRows(): number {
+    return 1;
+  }
+
+  // ------------------------------------------------------------------ the contract
+
+  /** Fits the detector on mostly-normal data. Runs off the main thread. */
+  async fit(X: MatrixLike): Promise<this> {
+    const m = this.prepareFit(X);
+    const scores = await this.fitMatrix(m);
+    this.finishFit(m.cols, scores);
+    return this;
+  }
+
+  /** Scores rows; higher = more anomalous. Runs off the main thread. */
+  async score(X: MatrixLike): Promise<Float32Array> {
+    const m = this.prepareInput(X);
+    if (m.rows === 0) return new Float32Array(0);
+    return this.scoreMatrix(m);
+  }
+
+  /** Scores one row (a flat array of nFeatures values) or a small batch, synchronously: the latency path. */
+  scoreSync(X: MatrixLike): Float32Array {
+    const m = this.prepareInput(X);
+    if (m.rows === 0) return new Float32Array(0);
+    return this.scoreMatrixSync(m);
+  }
+
+  /** 1 where score > threshold, else 0. */
+  async predict(X: MatrixLike): Promise<Uint8Array> {
+    return this.applyThreshold(await this.score(X));
+  }
+
+  predictSync(X: MatrixLike): Uint8Array {
+    return this.applyThreshold(this.scoreSync(X));
+  }
+
+  /** Labels for scores already computed. */
+  applyThreshold(scores: ArrayLike<number>): Uint8Array {
+    const t = this.threshold;
+    const out = new Uint8Array(scores.length);
+    for (let i = 0; i < scores.length; i++) out[i] = scores[i] > t ? 1 : 0;
+    return out;
+  }
+
+  /**
+   * Maps raw scores to [0, 1], comparably across detectors, using the training-score distribution:
+   * 'ecdf' (default) is the interpolated rank among training scores; 'unify' is PyOD's Gaussian
+   * scaling erf((s - mean) / (std * sqrt 2)) clipped at 0; 'minmax' scales by the training range.
+   */
+  normalize(scores: ArrayLike<number>, method: NormalizeMethod = 'ecdf'): Float32Array {
+    this.ensureFitted();
+    const cal = this.calibration!;
+    const q = cal.quantiles;
+    const out = new Float32Array(scores.length);
+    if (method === 'ecdf') {
+      const n = q.length;
+      for (let i = 0; i < scores.length; i++) {
+        const s = scores[i];
+        if (!(s > q[0])) { out[i] = 0; continue; }
+        if (s >= q[n - 1]) { out[i] = 1; continue; }
+        let lo = 0;
+        let hi = n - 1;
+        while (hi - lo > 1) {
+          const mid = (lo + hi) >> 1;
+          if (q[mid] <= s) lo = mid;
+          else hi = mid;
+        }
+        // Last knot <= s is lo; ties at lo's value resolve to the upper end of the flat run.
+        const span = q[hi] - q[lo];
+        out[i] = (lo + (span > 0 ? (s - q[lo]) / span : 0)) / (n - 1);
+      }
+    } else if (method === 'unify') {
+      const sd = cal.std > 0 ? cal.std : 1;
+      for (let i = 0; i < scores.length; i++) out[i] = Math.max(0, erf((scores[i] - cal.mean) / (sd * Math.SQRT2)));
+    } else if (method === 'minmax') {
+      const lo = q[0];
+      const span = q[q.length - 1] - lo;
+      for (let i = 0; i < scores.length; i++) out[i] = span > 0 ? Math.min(1, Math.max(0, (scores[i] - lo) / span)) : 0;
+    } else {
+      throw new OptionError(`Expected 'ecdf', 'unify' or 'minmax' for normalize method but received '${String(method)}'`);
+    }
+    return out;
+  }
+
+  /** Per-feature contributions to each row's score, as a rows x nFeatures Matrix. */
+  async explain(X: MatrixLike): Promise<Matrix> {
+    const m = this.prepareInput(X);
+    if (m.rows === 0) return new Matrix(new Float32Array(0), 0, m.cols);
+    return new Matrix(await this.explainMatrix(m), m.rows, m.cols);
+  }
+
+  /** The model as the bytes of a nadir model file. */
+  toBytes(): Uint8Array {
+    this.ensureFitted();
+    const { meta, arrays } = this.exportState();
+    const common: Record<string, unknown> = {
+      nFeatures: this.nFeaturesValue,
+      threshold: this.thresholdValue,
+      mean: this.calibration!.mean,
+      std: this.calibration!.std,
+    };
+    const all: Record<string, TypedArray> = { ...arrays, 'calibration.quantiles': this.calibration!.quantiles };
+    if (this.fill) all['impute.fill'] = this.fill;
+    return encodeModel({ type: this.type, meta: { options: this.options, common, state: meta }, arrays: all });
+  }
+
+  /** Saves the model atomically to one file. */
+  save(file: string): void {
+    writeFileAtomic(file, this.toBytes());
+  }
+
+  /** Loads a model saved with `save`. On a subclass (`IsolationForest.load`) the file must hold that type. */
+  static load<T extends Detector>(this: { prototype: T; name: string }, file: string): T {
+    return checkType(this, loadDetector(file), `'${file}'`);
+  }
+
+  /** Rebuilds a model from `toBytes()` output. */
+  static fromBytes<T extends Detector>(this: { prototype: T; name: string }, bytes: Uint8Array): T {
+    return checkType(this, detectorFromBytes(bytes), 'model bytes');
+  }
+
+  // ------------------------------------------------------------------ helpers for subclasses
+
+  protected ensureFitted(): void {
+    if (this.nFeaturesValue === 0) throw new NotFittedError(`${this.type} is not fitted: call fit(X) or load a saved model first`);
+  }
+
+  protected prepareFit(X: MatrixLike): Matrix {
+    let m = toMatrix(X);
+    if (m.rows === 0) throw new DataError(`X is empty: ${this.type}.fit needs at least ${this.minFitRows} row(s)`);
+    if (m.cols === 0) throw new DataError('X has no columns');
+    if (m.rows < this.minFitRows) throw new DataError(`X has ${m.rows} row(s) but ${this.type}.fit needs at least ${this.minFitRows}`);
+    if (this.options.impute) {
+      this.fill = imputeValues(m, this.options.impute);
+      m = applyImpute(m, this.fill);
+    } else {
+      this.fill = undefined;
+      assertFinite(m);
+    }
+    return m;
+  }
+
+  protected prepareInput(X: MatrixLike, name = 'X'): Matrix {
+    this.ensureFitted();
+    let m = toMatrix(X, { cols: this.nFeaturesValue, name });
+    if (m.rows > 0 && m.cols !== this.nFeaturesValue)
+      throw new DataError(`${name} has ${m.cols} columns but this ${this.type} was fitted on ${this.nFeaturesValue}`);
+    if (this.fill) m = applyImpute(m, this.fill);
+    else assertFinite(m, name);
+    return m;
+  }
+
+  private finishFit(cols: number, scores: Float32Array): void {
+    const sorted = Float64Array.from(scores).sort();
+    const quantiles = new Float32Array(QUANTILES);
+    for (let k = 0; k < QUANTILES; k++) quantiles[k] = quantileSorted(sorted, k / (QUANTILES - 1));
+    let mean = 0;
+    for (const s of sorted) mean += s;
+    mean /= sorted.length;
+    let v = 0;
+    for (const s of sorted) v += (s - mean) ** 2;
+    this.calibration = { quantiles, mean, std: Math.sqrt(v / sorted.length) };
+    this.thresholdValue = this.options.threshold ?? quantileSorted(sorted, 1 - this.contaminationValue);
+    this.nFeaturesValue = cols;
+  }
+
+  private restoreCommon(common: any, arrays: Record<string, TypedArray>): void {
+    const q = arrays['calibration.quantiles'];
+    if (!(q instanceof Float32Array) || q.length < 2) throw new ModelFileError('calibration table is missing');
+    if (!Number.isInteger(common.nFeatures) || common.nFeatures <= 0) throw new ModelFileError('feature count is missing');
+    const fill = arrays['impute.fill'];
+    if (fill !== undefined && (!(fill instanceof Float32Array) || fill.length !== common.nFeatures)) throw new ModelFileError('imputation values do not match the feature count');
+    this.calibration = { quantiles: q, mean: Number(common.mean), std: Number(common.std) };
+    this.thresholdValue = Number(common.threshold);
+    this.fill = fill as Float32Array | undefined;
+    this.nFeaturesValue = common.nFeatures;
+  }
+}
+
+function checkType<T extends Detector>(cls: { prototype: T; name: string }, det: Detector, source: string): T {
+  if (!(det instanceof (cls as unknown as new () => T))) throw new ModelFileError(`${source} holds a ${det.type}, not a ${cls.name}`);
+  return det as T;
+}
+
+/** Asserts a loaded array has the expected type and length. */
+export function expectArray<T extends TypedArray>(arrays: Record<string, TypedArray>, name: string, ctor: new (...a: any[]) => T, length?: number): T {
+  const a = arrays[name];
+  if (!(a instanceof ctor)) throw new ModelFileError(`array '${name}' is missing or of the wrong type`);
+  if (length !== undefined && a.length !== length) throw new ModelFileError(`array '${name}' has ${a.length} values, expected ${length}`);
+  return a as T;
+}
