@@ -6,7 +6,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
 import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-node';
-import { DataError, NadirError } from '../errors';
+import { DataError, NadirError, OptionError } from '../errors';
 import { checkOptionNames, optEnum, optInt } from '../options';
 import { Assembler, OutputError, chunkInput, planChunks } from './chunks';
 import type { WorkerInit, WorkerReply, WorkerTask } from './ort-worker';
@@ -72,20 +72,20 @@ function probeModel(): Uint8Array {
   return networkToOnnx({ kind: 'autoencoder', mean: new Float32Array([0]), std: one, layers: [{ inputs: 1, outputs: 1, weight: one, bias: new Float32Array([0]), activation: 'identity' }] });
 }
 
-let cudaProbe: Promise<string | null> | undefined;
-/** null when a CUDA session works, else why not. Tried once per process. */
-function probeCuda(): Promise<string | null> {
-  if (!cudaProbe) {
-    cudaProbe = (async () => {
-      if (!cudaProviderInstalled()) return "onnxruntime-node's CUDA provider is not installed";
+let cudaProbe: string | null | undefined;
+/** null when a CUDA session works, else why not. Tried once per process, synchronously. */
+function probeCuda(): string | null {
+  if (cudaProbe === undefined) {
+    if (!cudaProviderInstalled()) cudaProbe = "onnxruntime-node's CUDA provider is not installed";
+    else {
+      cudaProbe = null;
       try {
-        const s = await ort().InferenceSession.create(probeModel(), { executionProviders: ['cuda'], logSeverityLevel: 4 });
-        await s.release();
-        return null;
+        // Without the synchronous binding we cannot try here; a failing CUDA session then reports at load.
+        if (syncBinding()) createSyncSession(probeModel(), { executionProviders: ['cuda'], logSeverityLevel: 4 });
       } catch (e) {
-        return `a CUDA session could not be created: ${(e as Error).message}`;
+        cudaProbe = `a CUDA session could not be created: ${(e as Error).message}`;
       }
-    })();
+    }
   }
   return cudaProbe;
 }
@@ -98,9 +98,10 @@ const defaultLogger = (line: string) => console.warn(line);
  * says which in one line (once per process and logger; default logger: console.warn).
  * 'cuda' where it does not work throws an ExecutionProviderError with the install instructions.
  */
-export async function resolveExecutionProvider(requested: ExecutionProvider = 'auto', logger: (line: string) => void = defaultLogger): Promise<'cpu' | 'cuda'> {
+export function resolveExecutionProvider(requested: ExecutionProvider = 'auto', logger: (line: string) => void = defaultLogger): 'cpu' | 'cuda' {
   if (requested === 'cpu') return 'cpu';
-  const why = await probeCuda();
+  if (requested !== 'auto' && requested !== 'cuda') throw new OptionError(`Expected 'auto', 'cpu' or 'cuda' for executionProvider but received ${String(requested)}`);
+  const why = probeCuda();
   if (requested === 'cuda') {
     if (why) throw new ExecutionProviderError(`executionProvider 'cuda' was requested but ${why}. ${CUDA_INSTALL_HINT}. Use executionProvider 'cpu' or 'auto' to run on the CPU.`);
     return 'cuda';
@@ -270,10 +271,10 @@ export interface RunResult {
 export class OnnxSession {
   private pool?: WorkerPool;
   private syncSession?: ReturnType<typeof createSyncSession>;
+  private mainSession?: Promise<InferenceSession>;
 
   private constructor(
     private readonly model: Uint8Array,
-    private readonly session: InferenceSession,
     /** The provider in use. */
     readonly executionProvider: 'cpu' | 'cuda',
     private readonly sessionOptions: Record<string, unknown>,
@@ -283,29 +284,34 @@ export class OnnxSession {
     readonly workers: number,
   ) {}
 
-  static async create(model: Uint8Array, opts: OnnxSessionOptions = {}): Promise<OnnxSession> {
+  /** Chooses the provider now; ONNX Runtime sessions start on first use. */
+  static open(model: Uint8Array, opts: OnnxSessionOptions = {}): OnnxSession {
     checkOptionNames('OnnxSession', opts, ['executionProvider', 'threads', 'batchSize', 'workerThreshold', 'workers', 'logger']);
     const so = readSessionOptions('OnnxSession', opts as Record<string, unknown>);
     const threads = optInt('OnnxSession', 'threads', opts.threads, 0, 0, 1024) || cores();
-    const ep = await resolveExecutionProvider(so.executionProvider, opts.logger);
+    const ep = resolveExecutionProvider(so.executionProvider, opts.logger);
     const workers = so.workers >= 0 ? so.workers : ep === 'cuda' ? 1 : Math.min(threads, 4);
     const base = { executionProviders: [ep], interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 3 };
     const sessionOptions = { ...base, intraOpNumThreads: threads };
     const workerSessionOptions = { ...base, intraOpNumThreads: Math.max(1, Math.floor(threads / Math.max(1, workers))) };
-    let session: InferenceSession;
-    try {
-      session = await ort().InferenceSession.create(model, sessionOptions as InferenceSession.SessionOptions);
-    } catch (e) {
-      throw new NadirError(`ONNX Runtime could not load the model: ${(e as Error).message}`);
-    }
-    return new OnnxSession(model, session, ep, sessionOptions, workerSessionOptions, so.batchSize, so.workerThreshold, workers);
+    return new OnnxSession(model, ep, sessionOptions, workerSessionOptions, so.batchSize, so.workerThreshold, workers);
   }
 
-  get inputNames(): readonly string[] {
-    return this.session.inputNames;
+  /** `open`, then loads the model into ONNX Runtime (so load errors surface here). */
+  static async create(model: Uint8Array, opts: OnnxSessionOptions = {}): Promise<OnnxSession> {
+    const s = OnnxSession.open(model, opts);
+    await s.main();
+    return s;
   }
-  get outputNames(): readonly string[] {
-    return this.session.outputNames;
+
+  private main(): Promise<InferenceSession> {
+    if (!this.mainSession) {
+      this.mainSession = ort().InferenceSession.create(this.model, this.sessionOptions as InferenceSession.SessionOptions).catch((e: Error) => {
+        this.mainSession = undefined;
+        throw new NadirError(`ONNX Runtime could not load the model: ${e.message}`);
+      });
+    }
+    return this.mainSession;
   }
 
   /**
@@ -319,13 +325,14 @@ export class OnnxSession {
       if (!this.pool || this.pool.broken) this.pool = new WorkerPool(this.workers, { model: this.model, sessionOptions: this.workerSessionOptions });
       return this.runInWorkers(input, data, rows, cols, outputs, fixedRows);
     }
+    const session = await this.main();
     const chunks = planChunks(rows, this.batchSize, fixedRows);
     const asm = new Assembler(rows, outputs, chunks.length);
     const T = ort().Tensor;
     for (const c of chunks) {
       let res: InferenceSession.ReturnType;
       try {
-        res = await this.session.run({ [input]: new T('float32', chunkInput(data, cols, c), [c.fed, cols]) }, outputs);
+        res = await session.run({ [input]: new T('float32', chunkInput(data, cols, c), [c.fed, cols]) }, outputs);
       } catch (e) {
         throw new DataError(`ONNX Runtime could not run the model: ${(e as Error).message}`);
       }
@@ -389,7 +396,10 @@ export class OnnxSession {
     const pool = this.pool;
     this.pool = undefined;
     if (pool) await pool.close();
-    await this.session.release();
+    const main = this.mainSession;
+    this.mainSession = undefined;
+    this.syncSession = undefined;
+    if (main) await (await main.catch(() => undefined))?.release();
   }
 }
 
