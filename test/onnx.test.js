@@ -401,6 +401,9 @@ describe('OnnxDetector', function () {
     const intModel = model({ nodes: [node('Identity', ['x'], 'y')], inputs: [valueInfo('x', 7, ['n', 2])], outputs: [valueInfo('y', 7, ['n', 2])] });
     throws(() => OnnxDetector.load(intModel, { score: 'reconstruction' }), nadir.ModelFileError, /'x' int64 \[n, 2\] is not float32/);
     await rejects(new OnnxDetector({ score: 'output' }).fit(X), nadir.NadirError, /has no model/);
+    // Well-formed protobuf that ONNX Runtime refuses (an unknown operator).
+    const unknownOp = model({ nodes: [node('NoSuchOp', ['x'], 'y')], inputs: [valueInfo('x', 1, ['n', 2])], outputs: [valueInfo('y', 1, ['n', 2])] });
+    await rejects(OnnxDetector.load(unknownOp, { score: 'reconstruction', executionProvider: 'cpu' }).fit([[1, 2]]), nadir.ModelFileError, /ONNX Runtime could not load the model.*NoSuchOp/);
     await det.close();
   });
 });

@@ -6,7 +6,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
 import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-node';
-import { DataError, NadirError, OptionError } from '../errors';
+import { DataError, ModelFileError, NadirError, OptionError } from '../errors';
 import { checkOptionNames, optEnum, optInt } from '../options';
 import { Assembler, OutputError, chunkInput, planChunks } from './chunks';
 import type { WorkerInit, WorkerReply, WorkerTask } from './ort-worker';
@@ -139,7 +139,7 @@ export function readSessionOptions(owner: string, o: Record<string, unknown>): R
     executionProvider: optEnum(owner, 'executionProvider', o.executionProvider, ['auto', 'cpu', 'cuda'] as const, 'auto'),
     batchSize: optInt(owner, 'batchSize', o.batchSize, 8192, 1, 1 << 24),
     workerThreshold: optInt(owner, 'workerThreshold', o.workerThreshold, 16384, 1, 2 ** 31 - 1),
-    workers: optInt(owner, 'workers', o.workers, -1, -1, 64),
+    workers: optInt(owner, 'workers', o.workers, -1, 0, 64), // -1: pick from threads and provider
   };
 }
 
@@ -308,7 +308,7 @@ export class OnnxSession {
     if (!this.mainSession) {
       this.mainSession = ort().InferenceSession.create(this.model, this.sessionOptions as InferenceSession.SessionOptions).catch((e: Error) => {
         this.mainSession = undefined;
-        throw new NadirError(`ONNX Runtime could not load the model: ${e.message}`);
+        throw new ModelFileError(`ONNX Runtime could not load the model: ${e.message}`);
       });
     }
     return this.mainSession;
@@ -321,11 +321,12 @@ export class OnnxSession {
    */
   async run(input: string, data: Float32Array, rows: number, cols: number, outputs: string[], fixedRows = 0): Promise<RunResult> {
     if (rows === 0) return { arrays: outputs.map(() => new Float32Array(0)), widths: outputs.map(() => 0) };
+    // Load on this thread first, even for the worker path: a bad model then fails here, with a clear error.
+    const session = await this.main();
     if (this.workers > 0 && rows >= this.workerThreshold) {
       if (!this.pool || this.pool.broken) this.pool = new WorkerPool(this.workers, { model: this.model, sessionOptions: this.workerSessionOptions });
       return this.runInWorkers(input, data, rows, cols, outputs, fixedRows);
     }
-    const session = await this.main();
     const chunks = planChunks(rows, this.batchSize, fixedRows);
     const asm = new Assembler(rows, outputs, chunks.length);
     const T = ort().Tensor;
@@ -422,7 +423,7 @@ function createSyncSession(model: Uint8Array, sessionOptions: Record<string, unk
   try {
     s.loadModel(model.buffer as ArrayBuffer, model.byteOffset, model.byteLength, sessionOptions);
   } catch (e) {
-    throw new NadirError(`ONNX Runtime could not load the model: ${(e as Error).message}`);
+    throw new ModelFileError(`ONNX Runtime could not load the model: ${(e as Error).message}`);
   }
   return s;
 }
