@@ -76,7 +76,6 @@ function normalizeOptions(o: OnnxDetectorOptions | undefined): OnnxDetectorOptio
 export class OnnxDetector extends Detector<OnnxDetectorOptions> {
   readonly type = 'OnnxDetector';
   private readonly mode: OnnxScoreMode;
-  private readonly session: ReturnType<typeof readSessionOptions>;
   private model?: Uint8Array;
   private info?: OnnxModelInfo;
   private inputInfo?: OnnxValueInfo;
@@ -100,7 +99,7 @@ export class OnnxDetector extends Detector<OnnxDetectorOptions> {
       if (o[k] !== undefined && (typeof o[k] !== 'string' || o[k] === '')) throw new OptionError(`Expected a non-empty string for ${OWNER} option '${k}' but received ${String(o[k])}`);
     if (o.standardize !== undefined && typeof o.standardize !== 'boolean' && typeof o.standardize !== 'object')
       throw new OptionError(`Expected true, false or { mean, std } for ${OWNER} option 'standardize' but received ${String(o.standardize)}`);
-    this.session = readSessionOptions(OWNER, o as Record<string, unknown>);
+    readSessionOptions(OWNER, o as Record<string, unknown>); // validates now, not at first use
   }
 
   /**
@@ -215,7 +214,10 @@ export class OnnxDetector extends Detector<OnnxDetectorOptions> {
   /** The ONNX Runtime session (provider chosen on first use; sessions load lazily). */
   private getSession(): OnnxSession {
     if (!this.model) throw new NadirError('OnnxDetector has no model: create it with OnnxDetector.load(pathOrBytes, options)');
-    if (!this.onnx) this.onnx = OnnxSession.open(this.model, { ...this.session, threads: this.threadsValue });
+    if (!this.onnx) {
+      const o = this.options;
+      this.onnx = OnnxSession.open(this.model, { executionProvider: o.executionProvider, batchSize: o.batchSize, workerThreshold: o.workerThreshold, workers: o.workers, threads: this.threadsValue });
+    }
     return this.onnx;
   }
 
