@@ -280,7 +280,9 @@ describe('OnnxDetector', function () {
   const X = data.X;
 
   it('wraps an external reconstruction model: fit calibrates, score, predict, normalize, explain', async function () {
-    const det = OnnxDetector.load(linearModel(), { output: 'recon', score: 'reconstruction', contamination: 0.05, executionProvider: 'cpu' });
+    const file = tmpFile('linear.onnx');
+    fs.writeFileSync(file, linearModel());
+    const det = OnnxDetector.load(file, { output: 'recon', score: 'reconstruction', contamination: 0.05, executionProvider: 'cpu' });
     assert.strictEqual(det.fitted, false);
     assert.strictEqual(det.inputName, 'x');
     await det.fit(X);

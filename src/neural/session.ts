@@ -374,7 +374,8 @@ export class OnnxSession {
    * this onnxruntime-node version has no synchronous entry point.
    */
   runSync(input: string, data: Float32Array, rows: number, cols: number, outputs: string[], fixedRows = 0): RunResult {
-    if (!this.syncSession) this.syncSession = createSyncSession(this.model, this.sessionOptions);
+    // The latency path runs one row or a few: one intra-op thread avoids waking a thread pool per call.
+    if (!this.syncSession) this.syncSession = createSyncSession(this.model, { ...this.sessionOptions, intraOpNumThreads: 1 });
     const chunks = planChunks(rows, this.batchSize, fixedRows);
     const asm = new Assembler(rows, outputs, chunks.length);
     const T = ort().Tensor;
