@@ -232,7 +232,7 @@ class WorkerPool {
     this.inFlight.delete(r.id);
     w.busy = false;
     if (r.ok) p.resolve(r.arrays);
-    else p.reject(new NadirError(`ONNX Runtime failed in a worker thread: ${r.error}`));
+    else p.reject(new DataError(`ONNX Runtime could not run the model (in a worker thread): ${r.error}`));
     this.pump();
     this.unrefIfIdle();
   }
