@@ -320,6 +320,7 @@ export class OnnxSession {
    * `fixedRows` > 0: the model takes exactly that many rows per call (the last chunk is padded).
    */
   async run(input: string, data: Float32Array, rows: number, cols: number, outputs: string[], fixedRows = 0): Promise<RunResult> {
+    checkBatch(data, rows, cols);
     if (rows === 0) return { arrays: outputs.map(() => new Float32Array(0)), widths: outputs.map(() => 0) };
     // Load on this thread first, even for the worker path: a bad model then fails here, with a clear error.
     const session = await this.main();
@@ -375,6 +376,7 @@ export class OnnxSession {
    */
   runSync(input: string, data: Float32Array, rows: number, cols: number, outputs: string[], fixedRows = 0): RunResult {
     // The latency path runs one row or a few: one intra-op thread avoids waking a thread pool per call.
+    checkBatch(data, rows, cols);
     if (!this.syncSession) this.syncSession = createSyncSession(this.model, { ...this.sessionOptions, intraOpNumThreads: 1 });
     const chunks = planChunks(rows, this.batchSize, fixedRows);
     const asm = new Assembler(rows, outputs, chunks.length);
@@ -403,6 +405,12 @@ export class OnnxSession {
     this.syncSession = undefined;
     if (main) await (await main.catch(() => undefined))?.release();
   }
+}
+
+function checkBatch(data: Float32Array, rows: number, cols: number): void {
+  if (!(data instanceof Float32Array)) throw new DataError(`Expected a Float32Array for data but received ${data === null ? 'null' : typeof data}`);
+  if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 0 || cols <= 0 || data.length !== rows * cols)
+    throw new DataError(`data has ${data.length} values but ${rows} rows x ${cols} cols needs ${rows * cols}`);
 }
 
 function putChecked(asm: Assembler, c: { start: number; rows: number; fed: number }, values: unknown[]): void {
