@@ -3,7 +3,7 @@ export type { MatrixLike, ShapedArray, ImputeMethod } from './data/matrix';
 export { readCsv, parseCsv } from './data/csv';
 export type { CsvOptions, CsvData } from './data/csv';
 export { NadirError, NotFittedError, DataError, OptionError, ModelFileError } from './errors';
-export { Detector, loadDetector, detectorFromBytes } from './detectors/base';
+export { Detector, loadDetector, detectorFromBytes, registerDetector } from './detectors/base';
 export type { DetectorOptions, NormalizeMethod } from './detectors/base';
 export { reconstructionError, simdInfo, setSimd } from './kernels';
 export type { ErrorKind, SimdLevel } from './kernels';
