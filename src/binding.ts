@@ -10,6 +10,7 @@ export interface Native {
   sumF32(x: F32): number;
   firstNonFinite(x: F32): number;
   reconError(x: F32, r: F32, rows: number, cols: number, kind: number, out: F32, contrib: F32 | null): void;
+  calibrate(scores: F32, quantiles: F32, mean: number, std: number, kind: number, tieBreak: number, out: F32): void;
   [name: string]: any;
 }
 

@@ -82,6 +82,23 @@ describe('calibration', () => {
     assert.ok(z2 > z1);
   });
 
+  it('the native kernel equals the TypeScript reference (every method, ties, beyond the range)', () => {
+    const { calibrate, calibrateReference } = require('../dist/hybrid/calibration');
+    const r = rng(17);
+    const q = new Float32Array(1001);
+    for (let k = 0; k < 1001; k++) q[k] = k < 300 ? 0 : k < 310 ? 1 : Math.exp(k / 200) + (k === 600 ? 0 : 0); // flat runs and a skew
+    q[601] = q[600];
+    const cal = { quantiles: q, mean: 3.2, std: 1.7 };
+    const s = Float32Array.from({ length: 5000 }, (_, i) => (i % 50 === 0 ? q[(i * 7) % 1001] : (r() - 0.1) * 160));
+    for (const m of METHODS) {
+      const a = calibrate(cal, s, m);
+      const b = calibrateReference(cal, s, m);
+      let worst = 0;
+      for (let i = 0; i < s.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+      assert.ok(worst <= 1e-6, `${m}: native differs from the reference by ${worst}`);
+    }
+  });
+
   it('bad methods are named', async () => {
     assert.throws(() => new ZToy({ calibration: 'rank' }), /Expected one of 'ecdf', 'zscore', 'unify', 'minmax' for ZToy option 'calibration' but received 'rank'/);
     const { X } = synthetic({ rows: 100, cols: 3 });

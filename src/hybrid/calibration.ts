@@ -1,5 +1,6 @@
 // Calibration: raw detector scores -> [0, 1], monotone, comparable across detectors, learned from the
 // training-score distribution (a 1001-point quantile table plus mean and standard deviation).
+import { native } from '../binding';
 import { OptionError } from '../errors';
 
 /**
@@ -55,8 +56,32 @@ export function ecdfAt(q: Float32Array, s: number): number {
   return (lo + (span > 0 ? (s - q[lo]) / span : 0)) / (n - 1);
 }
 
-/** Maps raw scores to [0, 1] with the given method; `out` may be passed to avoid an allocation. */
+const KIND: Record<string, number> = { ecdf: 0, zscore: 1, unify: 2, minmax: 3 };
+
+function badMethod(method: unknown): never {
+  throw new OptionError(`Expected one of ${CALIBRATION_METHODS.map((m) => `'${m}'`).join(', ')} for the calibration method but received ${JSON.stringify(method)}`);
+}
+
+/** Maps raw scores to [0, 1] with the given method (native, one pass); `out` may be passed to avoid an allocation. */
 export function calibrate(cal: CalibrationTable, scores: ArrayLike<number>, method: CalibrationMethod, out = new Float32Array(scores.length)): Float32Array {
+  const kind = KIND[method as string];
+  if (kind === undefined || !Object.prototype.hasOwnProperty.call(KIND, method)) badMethod(method);
+  const s = scores instanceof Float32Array ? scores : Float32Array.from(scores);
+  native.calibrate(s, cal.quantiles, cal.mean, cal.std, kind, 0, out);
+  return out;
+}
+
+/**
+ * The cascade's scale: (1 - w) * ecdf + w * (0.5 + 0.5 z / (1 + |z|)), strictly increasing, so rows
+ * beyond the training range stay ordered.
+ */
+export function calibrateTieBreak(cal: CalibrationTable, scores: Float32Array, w: number, out = new Float32Array(scores.length)): Float32Array {
+  native.calibrate(scores, cal.quantiles, cal.mean, cal.std, 4, w, out);
+  return out;
+}
+
+/** The TypeScript reference of `calibrate` (the native kernel is tested against it). */
+export function calibrateReference(cal: CalibrationTable, scores: ArrayLike<number>, method: CalibrationMethod, out = new Float32Array(scores.length)): Float32Array {
   const q = cal.quantiles;
   const sd = cal.std > 0 ? cal.std : 1;
   switch (method) {
@@ -76,7 +101,7 @@ export function calibrate(cal: CalibrationTable, scores: ArrayLike<number>, meth
       break;
     }
     default:
-      throw new OptionError(`Expected one of ${CALIBRATION_METHODS.map((m) => `'${m}'`).join(', ')} for the calibration method but received ${JSON.stringify(method)}`);
+      badMethod(method);
   }
   return out;
 }

@@ -1,7 +1,8 @@
 import { Matrix, MatrixLike } from '../data/matrix';
 import { ModelFileError, NadirError, OptionError } from '../errors';
+import { optBool, optNumber } from '../options';
 import { Detector, DetectorOptions, DetectorState, detectorFromBytes, expectArray, quantileSorted, registerDetector } from '../detectors/base';
-import { ecdfAt } from './calibration';
+import { calibrateTieBreak } from './calibration';
 import { scaleRows } from './combine';
 
 /**
@@ -21,6 +22,15 @@ export interface CascadeOptions extends DetectorOptions {
   stages: Detector[];
   /** The uncertain band of each routing stage: one spec for every stage, or one per stage but the last. Default `{ budget: 0.15 }`. */
   route?: RouteSpec | RouteSpec[];
+  /** false: stages that are already fitted are kept as they are (only the routing, calibration and threshold are fitted on X). Default true: `fit` refits every stage. */
+  refit?: boolean;
+  /**
+   * How a forwarded row is ordered inside its band: the weight of the later stages' score against
+   * this stage's own position in the band. 1 = the later stages alone decide the order; 0.5 = an
+   * equal mix (a two-detector ensemble on the uncertain rows, which keeps this stage's information
+   * where the later stage is weaker). Default 0.5.
+   */
+  blend?: number;
 }
 
 /** Fitted band of one routing stage: raw-score edges and their positions on the cascade's scale. */
@@ -57,7 +67,7 @@ export interface CascadeStats {
 }
 
 const OWNER = 'Cascade';
-const KNOWN = ['route'] as const;
+const KNOWN = ['route', 'refit', 'blend'] as const;
 const LOADING = Symbol('loading');
 
 function stagesOf(options: unknown, loading: boolean): { stages: Detector[]; rest: Omit<CascadeOptions, 'stages'> } {
@@ -122,10 +132,8 @@ function upperBound(a: Float64Array, x: number): number {
  * tying at 0 or 1 (ties between anomalies and normal rows would cost AUC).
  */
 const TIE_BREAK = 0.01;
-function stageScale(det: Detector, s: number): number {
-  const cal = det.calibrationTable;
-  const z = (s - cal.mean) / (cal.std > 0 ? cal.std : 1);
-  return (1 - TIE_BREAK) * ecdfAt(cal.quantiles, s) + TIE_BREAK * (0.5 + (0.5 * z) / (1 + Math.abs(z)));
+function stageScale(det: Detector, scores: Float32Array): Float32Array {
+  return calibrateTieBreak(det.calibrationTable, scores, TIE_BREAK);
 }
 
 /**
@@ -135,9 +143,10 @@ function stageScale(det: Detector, s: number): number {
  *
  * One scale for all rows: each stage's score is mapped to [0, 1] by its training ranks (ecdf). A row
  * decided normal by stage i keeps that value (<= the band's lower edge L), a row decided anomalous keeps
- * it (> the upper edge H), and a forwarded row gets L + (H - L) * (its score from the later stages).
- * Hence decided-normal < every forwarded outcome < decided-anomalous, each stage only reorders rows
- * inside the band it forwarded, and AUC over the cascade output is meaningful.
+ * it (> the upper edge H), and a forwarded row gets L + (H - L) * ((1 - blend) * p + blend * g), p its
+ * position inside the band by this stage, g its score from the later stages (same rule, recursively).
+ * Hence decided-normal < every forwarded outcome < decided-anomalous, later stages only reorder rows
+ * inside the band they were sent, and AUC over the cascade output is meaningful.
  */
 export class Cascade extends Detector<Omit<CascadeOptions, 'stages'> & DetectorOptions> {
   readonly type = 'Cascade';
@@ -145,6 +154,8 @@ export class Cascade extends Detector<Omit<CascadeOptions, 'stages'> & DetectorO
   private readonly routes: ParsedRoute[];
   private bands: Band[] = [];
   private statsValue: CascadeStats;
+  private readonly refit: boolean;
+  private readonly blend: number;
 
   constructor(options: CascadeOptions);
   /** @internal */
@@ -153,6 +164,8 @@ export class Cascade extends Detector<Omit<CascadeOptions, 'stages'> & DetectorO
     const { stages, rest } = stagesOf(options, loading === LOADING);
     super(OWNER, rest, KNOWN);
     this.stagesValue = stages;
+    this.refit = optBool(OWNER, 'refit', rest.refit, true);
+    this.blend = optNumber(OWNER, 'blend', rest.blend, 0.5, 0, 1);
     const route = rest.route ?? { budget: 0.15 };
     if (Array.isArray(route)) {
       if (loading !== LOADING && route.length !== stages.length - 1)
@@ -201,7 +214,7 @@ export class Cascade extends Detector<Omit<CascadeOptions, 'stages'> & DetectorO
 
   protected async fitMatrix(m: Matrix): Promise<Float32Array> {
     const S = this.stagesValue.length;
-    const fitScores = await Promise.all(this.stagesValue.map((d) => d.fitForRows(m)));
+    const fitScores = await Promise.all(this.stagesValue.map((d) => (this.refit || !d.fitted ? d.fitForRows(m) : d.score(m))));
     // Routing stages are rescored through the scoring path so the bands are exact for `score`.
     const scores: Float32Array[] = [];
     for (let i = 0; i < S; i++) scores.push(i < S - 1 ? await this.stagesValue[i].score(m) : fitScores[i]);
@@ -233,35 +246,37 @@ export class Cascade extends Detector<Omit<CascadeOptions, 'stages'> & DetectorO
       bands.push({
         lowRaw,
         highRaw,
-        low: lowRaw === -Infinity ? 0 : stageScale(det, lowRaw),
-        high: highRaw === Infinity ? 1 : stageScale(det, highRaw),
+        low: lowRaw === -Infinity ? 0 : stageScale(det, Float32Array.of(lowRaw))[0],
+        high: highRaw === Infinity ? 1 : stageScale(det, Float32Array.of(highRaw))[0],
         forwarded: n ? next.length / n : 0,
       });
       reach = next;
     }
     this.bands = bands;
     const out = new Float32Array(m.rows);
-    this.finalScores(scores.map((s) => (r: number) => s[r]), [...Array(m.rows).keys()], out);
-    return out;
-  }
-
-  /** Writes the cascade score of each row given every stage's raw score of it (used at fit). */
-  private finalScores(stageScore: ((r: number) => number)[], rows: number[], out: Float32Array): void {
-    const S = this.stagesValue.length;
-    for (const r of rows) {
+    const scaled = scores.map((s, i) => stageScale(this.stagesValue[i], s));
+    for (let r = 0; r < m.rows; r++) {
       let lo = 0;
       let span = 1;
       for (let i = 0; i < S; i++) {
-        const s = stageScore[i](r);
+        const s = scores[i][r];
         const b = this.bands[i];
+        const v = scaled[i][r];
         if (i === S - 1 || s <= b.lowRaw || s > b.highRaw) {
-          out[r] = lo + span * stageScale(this.stagesValue[i], s);
+          out[r] = lo + span * v;
           break;
         }
-        lo += span * b.low;
-        span *= b.high - b.low;
+        [lo, span] = this.forward(b, v, lo, span);
       }
     }
+    return out;
+  }
+
+  /** Place of a forwarded row: the band [L, H] of this stage, its own position in it weighted by 1 - blend. */
+  private forward(b: Band, v: number, lo: number, span: number): [number, number] {
+    const width = b.high - b.low;
+    const p = width > 0 ? Math.min(1, Math.max(0, (v - b.low) / width)) : 0.5;
+    return [lo + span * (b.low + width * (1 - this.blend) * p), span * width * this.blend];
   }
 
   protected async scoreMatrix(m: Matrix): Promise<Float32Array> {
@@ -318,8 +333,8 @@ export class Cascade extends Detector<Omit<CascadeOptions, 'stages'> & DetectorO
     // rows[k] is the original index of the k-th row reaching this stage; lo/span place it on the scale.
     let rows: Int32Array | null = null;
     let sub = m;
-    let lo = 0;
-    let span = 1;
+    let lo: Float64Array | null = null;
+    let span: Float64Array | null = null;
     for (let i = 0; i < S && sub.rows > 0; i++) {
       const det = this.stagesValue[i];
       const { scores, ms } = yield { det, sub };
@@ -328,6 +343,7 @@ export class Cascade extends Detector<Omit<CascadeOptions, 'stages'> & DetectorO
       st.ms += ms;
       const last = i === S - 1;
       const b = this.bands[i];
+      const scaled = stageScale(det, scores);
       const next: number[] = [];
       for (let k = 0; k < sub.rows; k++) {
         const s = scores[k];
@@ -336,7 +352,7 @@ export class Cascade extends Detector<Omit<CascadeOptions, 'stages'> & DetectorO
           next.push(k);
           continue;
         }
-        out[r] = lo + span * stageScale(det, s);
+        out[r] = lo ? lo[k] + span![k] * scaled[k] : scaled[k];
         stage[r] = i;
         st.decided++;
         if (last) continue;
@@ -346,10 +362,15 @@ export class Cascade extends Detector<Omit<CascadeOptions, 'stages'> & DetectorO
       if (last) break;
       st.forwarded += next.length;
       if (next.length === 0) break;
+      const nlo = new Float64Array(next.length);
+      const nspan = new Float64Array(next.length);
+      next.forEach((k, j) => {
+        [nlo[j], nspan[j]] = this.forward(b, scaled[k], lo ? lo[k] : 0, span ? span[k] : 1);
+      });
+      lo = nlo;
+      span = nspan;
       rows = Int32Array.from(next, (k) => (rows ? rows[k] : k));
       sub = sub.selectRows(next);
-      lo += span * b.low;
-      span *= b.high - b.low;
     }
     return { scores: out, stage };
   }

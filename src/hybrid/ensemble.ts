@@ -1,6 +1,6 @@
 import { Matrix } from '../data/matrix';
 import { ModelFileError, NadirError, OptionError } from '../errors';
-import { optInt } from '../options';
+import { optBool, optInt } from '../options';
 import { Detector, DetectorOptions, DetectorState, detectorFromBytes, expectArray, registerDetector } from '../detectors/base';
 import { CombineMethod, CombinePlan, COMBINE_METHODS, bucketGroups, combineScores, combineWeights, scaleRows } from './combine';
 
@@ -15,14 +15,16 @@ export interface EnsembleOptions extends DetectorOptions {
   combine?: CombineMethod | number[];
   /** Number of random member buckets for 'aom' and 'moa' (seeded by `seed`). Default: min(5, floor(members / 2)), at least 1. */
   buckets?: number;
+  /** false: members that are already fitted are kept as they are (only the ensemble's calibration and threshold are fitted on X). Default true: `fit` refits every member. */
+  refit?: boolean;
 }
 
 const OWNER = 'Ensemble';
-const KNOWN = ['combine', 'buckets'] as const;
+const KNOWN = ['combine', 'buckets', 'refit'] as const;
 const LOADING = Symbol('loading');
 
 /** Splits the members off (they are detectors, not JSON) and checks the options object itself. */
-function membersOf(options: unknown, loading: boolean): { members: Detector[]; rest: Omit<EnsembleOptions, 'members'> | undefined } {
+function membersOf(options: unknown, loading: boolean): { members: Detector[]; rest: Omit<EnsembleOptions, 'members'> } {
   if (options === null || typeof options !== 'object' || Array.isArray(options))
     throw new OptionError(`${OWNER} options must be an object { members, combine, ... } but received ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`);
   const { members, ...rest } = options as EnsembleOptions;
@@ -47,6 +49,7 @@ export class Ensemble extends Detector<Omit<EnsembleOptions, 'members'> & Detect
   private membersValue: Detector[];
   private plan!: CombinePlan;
   private readonly bucketsValue?: number;
+  private readonly refit: boolean;
 
   constructor(options: EnsembleOptions);
   /** @internal */
@@ -55,7 +58,8 @@ export class Ensemble extends Detector<Omit<EnsembleOptions, 'members'> & Detect
     const { members, rest } = membersOf(options, loading === LOADING);
     super(OWNER, rest, KNOWN);
     this.membersValue = members;
-    if (rest?.buckets !== undefined) this.bucketsValue = optInt(OWNER, 'buckets', rest.buckets, 1, 1, 1 << 20);
+    this.refit = optBool(OWNER, 'refit', rest.refit, true);
+    if (rest.buckets !== undefined) this.bucketsValue = optInt(OWNER, 'buckets', rest.buckets, 1, 1, 1 << 20);
     if (loading !== LOADING) this.plan = this.makePlan(members.length);
     else this.parseCombine(); // validate early; the plan is rebuilt once members are loaded
   }
@@ -110,7 +114,7 @@ export class Ensemble extends Detector<Omit<EnsembleOptions, 'members'> & Detect
   }
 
   protected async fitMatrix(m: Matrix): Promise<Float32Array> {
-    const scores = await Promise.all(this.membersValue.map((d) => d.fitForRows(m)));
+    const scores = await Promise.all(this.membersValue.map((d) => (this.refit || !d.fitted ? d.fitForRows(m) : d.score(m))));
     return combineScores(this.calibrated(scores), this.plan);
   }
 
