@@ -31,6 +31,23 @@ describe('Cascade', () => {
     assert.ok(f <= 0.15 + 3 * Math.sqrt((0.15 * 0.85) / 3000), `${f}`);
   });
 
+  it('by default the band straddles the first stage\'s threshold; refit: false keeps fitted stages', async () => {
+    const { X } = synthetic({ rows: 4000, cols: 6, seed: 16 });
+    const s1 = await new MaxToy({ contamination: 0.1 }).fit(X);
+    const s2 = await new ZToy().fit(X);
+    const before = await s2.score(X);
+    const c = await new nadir.Cascade({ stages: [s1, s2], route: { budget: 0.2 }, refit: false }).fit(X);
+    const b = c.routing[0];
+    const e = s1.normalize([b.lowRaw, b.highRaw, s1.threshold], 'ecdf');
+    // Threshold at the 0.9 quantile: band 0.8 .. 1.0 (clipped at the top).
+    assert.ok(Math.abs(e[0] - 0.8) < 0.01 && b.highRaw === Infinity, `band ${e[0]} .. ${e[1]}`);
+    const c2 = await new nadir.Cascade({ stages: [new MaxToy({ contamination: 0.3 }), new ZToy()], route: { budget: 0.2 } }).fit(X);
+    const e2 = c2.stages[0].normalize([c2.routing[0].lowRaw, c2.routing[0].highRaw], 'ecdf');
+    assert.ok(Math.abs(e2[0] - 0.6) < 0.01 && Math.abs(e2[1] - 0.8) < 0.01, `band ${e2[0]} .. ${e2[1]}`);
+    assert.deepStrictEqual(await s2.score(X), before, 'refit: false must not refit the stages');
+    assert.strictEqual(c.stages[1], s2);
+  });
+
   it('one scale: decided-normal < forwarded < decided-anomalous; forwarded rows ordered by the later stage', async () => {
     const { X, labels } = synthetic({ rows: 3000, cols: 6, seed: 14 });
     const s1 = new MaxToy();
@@ -115,6 +132,8 @@ describe('Cascade', () => {
     t({ stages: [new ZToy(), new ZToy()], route: { budget: 0.1, low: 0.2 } }, /unknown field 'low'/);
     t({ stages: [new ZToy(), new ZToy()], route: { share: 0.1 } }, /must be \{ low, high \} \(quantile band\) or \{ budget, high\? \}/);
     t({ stages: [new ZToy(), new ZToy(), new ZToy()], route: [{ budget: 0.1 }] }, /'route' has 1 entries but 3 stages need 2/);
+    t({ stages: [new ZToy(), new ZToy()], blend: 1.5 }, /Expected a number in \[0, 1\] for Cascade option 'blend' but received 1\.5/);
+    t({ stages: [new ZToy(), new ZToy()], refit: 'no' }, /Expected true or false for Cascade option 'refit'/);
     t({ stages: [new ZToy(), new ZToy()], rout: {} }, /Unknown option 'rout' for Cascade\. Did you mean 'route'\?/);
   });
 });
