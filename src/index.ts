@@ -5,6 +5,8 @@ export type { CsvOptions, CsvData } from './data/csv';
 export { NadirError, NotFittedError, DataError, OptionError, ModelFileError } from './errors';
 export { Detector, loadDetector, detectorFromBytes } from './detectors/base';
 export type { DetectorOptions, NormalizeMethod } from './detectors/base';
+export { IsolationForest } from './detectors/isolation-forest';
+export type { IsolationForestOptions } from './detectors/isolation-forest';
 export { reconstructionError, simdInfo, setSimd } from './kernels';
 export type { ErrorKind, SimdLevel } from './kernels';
 export { rocAuc, averagePrecision } from './metrics';

@@ -1,0 +1,418 @@
+#include "nadir/forest.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <vector>
+
+#include "nadir/cpu.h"
+#include "nadir/parallel.h"
+#if NADIR_X86
+#include <immintrin.h>
+#endif
+
+namespace nadir {
+namespace {
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+// splitmix64: tiny, seedable, and good enough to drive random splits.
+struct Rng {
+  uint64_t s;
+  explicit Rng(uint64_t seed, uint64_t stream) : s(seed * 0x9E3779B97F4A7C15ull ^ (stream + 1) * 0xD1B54A32D192ED03ull) {
+    next();
+  }
+  uint64_t next() {
+    uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  // Uniform in [0, 1).
+  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+  // Uniform integer in [0, n).
+  size_t below(size_t n) { return static_cast<size_t>((static_cast<unsigned __int128>(next()) * n) >> 64); }
+  double gaussian() {
+    double u = 1.0 - uniform();  // (0, 1]
+    return std::sqrt(-2.0 * std::log(u)) * std::cos(6.283185307179586 * uniform());
+  }
+};
+
+// One dot product used by fit, scoring and explain alike (same order, same rounding), so the side
+// a training row was sent to at fit is the side scoring sends it to. Kept out of SIMD-target
+// functions so the compiler cannot contract it into FMAs differently in different places.
+inline float dot(const float* a, const float* b, size_t n) {
+  float s = 0;
+  for (size_t j = 0; j < n; ++j) s += a[j] * b[j];
+  return s;
+}
+
+inline float finish(float sum, double scale) {
+  // scale = 1 / (trees * c(psi))
+  return static_cast<float>(std::exp2(-static_cast<double>(sum) * scale));
+}
+
+double score_scale(const ForestView& f) { return 1.0 / (f.trees * iforest_c(f.sample_size)); }
+
+// ---------------------------------------------------------------- fit
+
+struct Builder {
+  const float* x;
+  size_t cols;
+  const ForestParams& p;
+  const ForestOut& out;
+  size_t internal, leaves;
+  // Per-thread scratch.
+  std::vector<uint32_t> perm;      // identity between trees
+  std::vector<size_t> swaps;
+  std::vector<uint32_t> idx;       // the tree's sample, partitioned in place
+  std::vector<uint32_t> fperm;     // feature draw order
+  std::vector<float> lo, hi;       // bounding box (hyperplane)
+  std::vector<double> point;
+  Rng rng{0, 0};
+  size_t t = 0;
+
+  Builder(const float* x_, size_t rows, size_t cols_, const ForestParams& p_, const ForestOut& o)
+      : x(x_), cols(cols_), p(p_), out(o), internal((size_t{1} << p_.depth) - 1), leaves(size_t{1} << p_.depth),
+        perm(rows), idx(p_.sample_size), fperm(cols_), lo(cols_), hi(cols_), point(cols_) {
+    std::iota(perm.begin(), perm.end(), 0u);
+  }
+
+  void tree(size_t tree_index) {
+    t = tree_index;
+    rng = Rng(p.seed, tree_index);
+    // Sample psi rows without replacement: partial Fisher-Yates, undone afterwards so the next tree
+    // starts from the identity whatever this thread built before.
+    const size_t n = perm.size(), psi = static_cast<size_t>(p.sample_size);
+    swaps.resize(psi);
+    for (size_t i = 0; i < psi; ++i) {
+      size_t j = i + rng.below(n - i);
+      std::swap(perm[i], perm[j]);
+      swaps[i] = j;
+    }
+    std::copy(perm.begin(), perm.begin() + psi, idx.begin());
+    for (size_t i = psi; i-- > 0;) std::swap(perm[i], perm[swaps[i]]);
+    std::iota(fperm.begin(), fperm.end(), 0u);
+    node(0, 0, 0, psi);
+  }
+
+  // External node at level k, position j: pad the subtree below with always-left splits and give
+  // every leaf under it the value (only the leftmost is reachable).
+  void external(int k, size_t j, size_t size) {
+    const float v = static_cast<float>(k + iforest_c(static_cast<double>(size)));
+    for (int m = k; m < p.depth; ++m) {
+      size_t first = (size_t{1} << m) - 1 + (j << (m - k)), count = size_t{1} << (m - k);
+      for (size_t g = first; g < first + count; ++g) {
+        size_t at = t * internal + g;
+        if (out.feature) {
+          out.feature[at] = 0;
+          out.threshold[at] = kInf;
+        } else {
+          std::fill_n(out.normal + at * cols, cols, 0.0f);
+          out.offset[at] = kInf;
+        }
+      }
+    }
+    std::fill_n(out.leaf + t * leaves + (j << (p.depth - k)), size_t{1} << (p.depth - k), v);
+  }
+
+  void node(int k, size_t j, size_t b, size_t e) {
+    if (k == p.depth || e - b <= 1) return external(k, j, e - b);
+    const size_t g = t * internal + (size_t{1} << k) - 1 + j;
+    size_t mid;
+    if (out.feature) {
+      // A feature drawn uniformly among those not constant in this node (as sklearn's ExtraTree
+      // with max_features=1), then a threshold uniform in [min, max).
+      float mn = 0, mx = 0;
+      uint32_t f = 0;
+      bool found = false;
+      for (size_t r = cols; r > 0 && !found; --r) {
+        size_t q = rng.below(r);
+        f = fperm[q];
+        std::swap(fperm[q], fperm[r - 1]);
+        mn = mx = x[idx[b] * cols + f];
+        for (size_t i = b + 1; i < e; ++i) {
+          float v = x[idx[i] * cols + f];
+          mn = std::min(mn, v);
+          mx = std::max(mx, v);
+        }
+        found = mn < mx;
+      }
+      if (!found) return external(k, j, e - b);
+      float thr = static_cast<float>(mn + rng.uniform() * (static_cast<double>(mx) - mn));
+      if (!(thr < mx)) thr = std::nextafter(mx, -kInf);
+      if (thr < mn) thr = mn;
+      out.feature[g] = static_cast<int32_t>(f);
+      out.threshold[g] = thr;
+      mid = std::partition(idx.begin() + b, idx.begin() + e, [&](uint32_t r) { return x[r * cols + f] <= thr; }) - idx.begin();
+    } else {
+      // Hyperplane through a point uniform in the node's bounding box, with a Gaussian normal of
+      // which n_features - 1 - extension_level random components are zero (Hariri et al.).
+      bool varied = false;
+      for (size_t c = 0; c < cols; ++c) {
+        float mn = x[idx[b] * cols + c], mx = mn;
+        for (size_t i = b + 1; i < e; ++i) {
+          float v = x[idx[i] * cols + c];
+          mn = std::min(mn, v);
+          mx = std::max(mx, v);
+        }
+        lo[c] = mn;
+        hi[c] = mx;
+        varied |= mn < mx;
+      }
+      if (!varied) return external(k, j, e - b);
+      float* nv = out.normal + g * cols;
+      for (size_t c = 0; c < cols; ++c) nv[c] = static_cast<float>(rng.gaussian());
+      size_t zeros = cols - 1 - static_cast<size_t>(p.extension_level);
+      for (size_t z = 0; z < zeros; ++z) {  // partial shuffle picks which components vanish
+        size_t q = z + rng.below(cols - z);
+        std::swap(fperm[z], fperm[q]);
+        nv[fperm[z]] = 0.0f;
+      }
+      double off = 0;
+      for (size_t c = 0; c < cols; ++c) off += static_cast<double>(nv[c]) * (lo[c] + rng.uniform() * (static_cast<double>(hi[c]) - lo[c]));
+      const float offf = static_cast<float>(off);
+      out.offset[g] = offf;
+      // Either side may end up empty: an empty child is an external node of size 0.
+      mid = std::partition(idx.begin() + b, idx.begin() + e, [&](uint32_t r) { return !(dot(x + size_t{r} * cols, nv, cols) > offf); }) - idx.begin();
+    }
+    node(k + 1, 2 * j, b, mid);
+    node(k + 1, 2 * j + 1, mid, e);
+  }
+};
+
+// ---------------------------------------------------------------- scoring: scalar
+
+inline float path_sum_axis(const ForestView& f, const float* xr) {
+  const size_t I = f.internal(), L = f.leaves();
+  const uint32_t fmax = static_cast<uint32_t>(f.n_features - 1);
+  float acc = 0;
+  for (int t = 0; t < f.trees; ++t) {
+    const int32_t* ft = f.feature + t * I;
+    const float* th = f.threshold + t * I;
+    size_t g = 0;
+    for (int k = 0; k < f.depth; ++k) {
+      uint32_t fi = std::min(static_cast<uint32_t>(ft[g]), fmax);
+      g = 2 * g + 1 + (xr[fi] > th[g]);
+    }
+    acc += f.leaf[t * L + (g - I)];
+  }
+  return acc;
+}
+
+inline float path_sum_hyper(const ForestView& f, const float* xr) {
+  const size_t I = f.internal(), L = f.leaves(), nf = f.n_features;
+  float acc = 0;
+  for (int t = 0; t < f.trees; ++t) {
+    size_t g = 0;
+    for (int k = 0; k < f.depth; ++k) {
+      size_t at = t * I + g;
+      g = 2 * g + 1 + (dot(xr, f.normal + at * nf, nf) > f.offset[at]);
+    }
+    acc += f.leaf[t * L + (g - I)];
+  }
+  return acc;
+}
+
+void score_rows_scalar(const ForestView& f, const float* x, size_t rows, float* out, double scale) {
+  const size_t nf = f.n_features;
+  if (f.hyperplane())
+    for (size_t i = 0; i < rows; ++i) out[i] = finish(path_sum_hyper(f, x + i * nf), scale);
+  else
+    for (size_t i = 0; i < rows; ++i) out[i] = finish(path_sum_axis(f, x + i * nf), scale);
+}
+
+#if NADIR_X86
+// ---------------------------------------------------------------- scoring: AVX2, 8 rows per vector
+
+NADIR_TARGET_AVX2 void score_axis_avx2(const ForestView& f, const float* x, size_t rows, float* out, double scale) {
+  const size_t I = f.internal(), L = f.leaves(), nf = f.n_features;
+  const __m256i lane_off = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(static_cast<int>(nf)));
+  const __m256i fmax = _mm256_set1_epi32(f.n_features - 1);
+  const __m256i one = _mm256_set1_epi32(1);
+  const __m256i base = _mm256_set1_epi32(static_cast<int>(I));
+  size_t i = 0;
+  alignas(32) float sums[8];
+  for (; i + 8 <= rows; i += 8) {
+    const float* xb = x + i * nf;
+    __m256 acc = _mm256_setzero_ps();
+    for (int t = 0; t < f.trees; ++t) {
+      const int* ft = f.feature + t * I;
+      const float* th = f.threshold + t * I;
+      __m256i g = _mm256_setzero_si256();
+      for (int k = 0; k < f.depth; ++k) {
+        __m256i fi = _mm256_min_epu32(_mm256_i32gather_epi32(ft, g, 4), fmax);
+        __m256 tv = _mm256_i32gather_ps(th, g, 4);
+        __m256 xv = _mm256_i32gather_ps(xb, _mm256_add_epi32(lane_off, fi), 4);
+        __m256i right = _mm256_castps_si256(_mm256_cmp_ps(xv, tv, _CMP_GT_OQ));  // -1 or 0
+        g = _mm256_sub_epi32(_mm256_add_epi32(_mm256_add_epi32(g, g), one), right);
+      }
+      acc = _mm256_add_ps(acc, _mm256_i32gather_ps(f.leaf + t * L, _mm256_sub_epi32(g, base), 4));
+    }
+    _mm256_store_ps(sums, acc);
+    for (int l = 0; l < 8; ++l) out[i + l] = finish(sums[l], scale);
+  }
+  score_rows_scalar(f, x + i * nf, rows - i, out + i, scale);
+}
+
+// ---------------------------------------------------------------- scoring: AVX-512, 16 rows per vector
+
+NADIR_TARGET_AVX512 void score_axis_avx512(const ForestView& f, const float* x, size_t rows, float* out, double scale) {
+  const size_t I = f.internal(), L = f.leaves(), nf = f.n_features;
+  const __m512i lane_off = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(static_cast<int>(nf)));
+  const __m512i fmax = _mm512_set1_epi32(f.n_features - 1);
+  const __m512i one = _mm512_set1_epi32(1);
+  const __m512i base = _mm512_set1_epi32(static_cast<int>(I));
+  size_t i = 0;
+  alignas(64) float sums[16];
+  for (; i + 16 <= rows; i += 16) {
+    const float* xb = x + i * nf;
+    __m512 acc = _mm512_setzero_ps();
+    for (int t = 0; t < f.trees; ++t) {
+      const int* ft = f.feature + t * I;
+      const float* th = f.threshold + t * I;
+      __m512i g = _mm512_setzero_si512();
+      for (int k = 0; k < f.depth; ++k) {
+        __m512i fi = _mm512_min_epu32(_mm512_i32gather_epi32(g, ft, 4), fmax);
+        __m512 tv = _mm512_i32gather_ps(g, th, 4);
+        __m512 xv = _mm512_i32gather_ps(_mm512_add_epi32(lane_off, fi), xb, 4);
+        __mmask16 right = _mm512_cmp_ps_mask(xv, tv, _CMP_GT_OQ);
+        g = _mm512_add_epi32(_mm512_add_epi32(g, g), one);
+        g = _mm512_mask_add_epi32(g, right, g, one);
+      }
+      acc = _mm512_add_ps(acc, _mm512_i32gather_ps(_mm512_sub_epi32(g, base), f.leaf + t * L, 4));
+    }
+    _mm512_store_ps(sums, acc);
+    for (int l = 0; l < 16; ++l) out[i + l] = finish(sums[l], scale);
+  }
+  score_rows_scalar(f, x + i * nf, rows - i, out + i, scale);
+}
+#endif  // NADIR_X86
+
+void score_rows(const ForestView& f, const float* x, size_t rows, float* out, double scale) {
+#if NADIR_X86
+  if (!f.hyperplane()) {
+    switch (active_isa()) {
+      case Isa::Avx512: return score_axis_avx512(f, x, rows, out, scale);
+      case Isa::Avx2: return score_axis_avx2(f, x, rows, out, scale);
+      default: break;
+    }
+  }
+#endif
+  score_rows_scalar(f, x, rows, out, scale);
+}
+
+// Threads only pay off when each gets a few thousand rows.
+int score_threads(size_t rows, int threads) {
+  size_t cap = std::max<size_t>(1, rows / 2048);
+  return static_cast<int>(std::min<size_t>(cap, static_cast<size_t>(resolve_threads(threads))));
+}
+
+}  // namespace
+
+double iforest_c(double n) {
+  if (n <= 1) return 0;
+  if (n <= 2) return 1;
+  return 2.0 * (std::log(n - 1.0) + 0.5772156649) - 2.0 * (n - 1.0) / n;
+}
+
+void forest_fit(const float* x, size_t rows, size_t cols, const ForestParams& p, const ForestOut& out) {
+  const int threads = std::min(resolve_threads(p.threads), p.trees);
+  std::vector<Builder*> builders(static_cast<size_t>(std::max(threads, 1)), nullptr);
+  try {
+    parallel_for(static_cast<size_t>(p.trees), threads, [&](size_t b, size_t e, int ti) {
+      Builder* bld = new Builder(x, rows, cols, p, out);
+      builders[ti] = bld;
+      for (size_t t = b; t < e; ++t) bld->tree(t);
+    });
+  } catch (...) {
+    for (auto* b : builders) delete b;
+    throw;
+  }
+  for (auto* b : builders) delete b;
+}
+
+void forest_score_scalar(const ForestView& f, const float* x, size_t rows, float* out) {
+  score_rows_scalar(f, x, rows, out, score_scale(f));
+}
+
+void forest_score(const ForestView& f, const float* x, size_t rows, float* out, int threads) {
+  const double scale = score_scale(f);
+  const size_t nf = f.n_features;
+  parallel_for(rows, score_threads(rows, threads), [&](size_t b, size_t e, int) {
+    score_rows(f, x + b * nf, e - b, out + b, scale);
+  });
+}
+
+// Attribution, DIFFI-like (Carletti et al.): in every tree, each real split on the row's path
+// (padding splits excluded) credits its feature with 1 / h_t(x), h_t being the row's path length
+// in that tree including the c(size) adjustment; a hyperplane split spreads that credit over the
+// features in proportion to |normal component|. Credits are averaged over the trees. Splits that
+// isolate a row quickly (short h) count more, and the feature that keeps isolating an outlier
+// collects the most credit. Only the ranking within a row is meant to be read; rows are not
+// normalized.
+void forest_explain(const ForestView& f, const float* x, size_t rows, float* out, int threads) {
+  const size_t I = f.internal(), L = f.leaves(), nf = f.n_features;
+  const uint32_t fmax = static_cast<uint32_t>(f.n_features - 1);
+  const float inv_trees = 1.0f / static_cast<float>(f.trees);
+  parallel_for(rows, score_threads(rows * 8, threads), [&](size_t b, size_t e, int) {
+    std::vector<size_t> path(static_cast<size_t>(f.depth));
+    for (size_t i = b; i < e; ++i) {
+      const float* xr = x + i * nf;
+      float* o = out + i * nf;
+      std::fill_n(o, nf, 0.0f);
+      for (int t = 0; t < f.trees; ++t) {
+        size_t g = 0, n = 0;
+        for (int k = 0; k < f.depth; ++k) {
+          size_t at = t * I + g;
+          bool right;
+          if (f.hyperplane()) {
+            if (f.offset[at] != kInf) path[n++] = at;
+            right = dot(xr, f.normal + at * nf, nf) > f.offset[at];
+          } else {
+            if (f.threshold[at] != kInf) path[n++] = at;
+            right = xr[std::min(static_cast<uint32_t>(f.feature[at]), fmax)] > f.threshold[at];
+          }
+          g = 2 * g + 1 + right;
+        }
+        const float h = f.leaf[t * L + (g - I)];
+        if (!(h > 0)) continue;
+        const float w = inv_trees / h;
+        for (size_t s = 0; s < n; ++s) {
+          if (f.hyperplane()) {
+            const float* nv = f.normal + path[s] * nf;
+            float norm = 0;
+            for (size_t c = 0; c < nf; ++c) norm += std::fabs(nv[c]);
+            if (norm > 0)
+              for (size_t c = 0; c < nf; ++c) o[c] += w * std::fabs(nv[c]) / norm;
+          } else {
+            o[std::min(static_cast<uint32_t>(f.feature[path[s]]), fmax)] += w;
+          }
+        }
+      }
+    }
+  });
+}
+
+const char* forest_check(const ForestView& f) {
+  if (f.trees < 1 || f.depth < 1 || f.depth > kForestMaxDepth || f.n_features < 1 || f.sample_size < 2)
+    return "forest shape is out of range";
+  const size_t I = f.internal(), L = f.leaves();
+  if (!f.hyperplane()) {
+    for (size_t k = 0; k < f.trees * I; ++k)
+      if (f.feature[k] < 0 || f.feature[k] >= f.n_features) return "a split refers to a feature index out of range";
+    for (size_t k = 0; k < f.trees * I; ++k)
+      if (std::isnan(f.threshold[k])) return "a split threshold is NaN";
+  } else {
+    for (size_t k = 0; k < f.trees * I * f.n_features; ++k)
+      if (!std::isfinite(f.normal[k])) return "a split normal is not finite";
+    for (size_t k = 0; k < f.trees * I; ++k)
+      if (std::isnan(f.offset[k])) return "a split offset is NaN";
+  }
+  for (size_t k = 0; k < f.trees * L; ++k)
+    if (!std::isfinite(f.leaf[k]) || f.leaf[k] < 0) return "a leaf path length is not a finite non-negative number";
+  return nullptr;
+}
+
+}  // namespace nadir
