@@ -184,18 +184,34 @@ struct Builder {
 
 // ---------------------------------------------------------------- scoring: scalar
 
+// Four trees at a time: independent dependency chains overlap, and the leaves are still added in
+// tree order so the sum is bit-identical to the one-tree-at-a-time loop the SIMD kernels do per lane.
 inline float path_sum_axis(const ForestView& f, const float* xr) {
   const size_t I = f.internal(), L = f.leaves();
   const uint32_t fmax = static_cast<uint32_t>(f.n_features - 1);
   float acc = 0;
-  for (int t = 0; t < f.trees; ++t) {
+  int t = 0;
+  for (; t + 4 <= f.trees; t += 4) {
+    const int32_t* ft = f.feature + t * I;
+    const float* th = f.threshold + t * I;
+    size_t g0 = 0, g1 = 0, g2 = 0, g3 = 0;
+    for (int k = 0; k < f.depth; ++k) {
+      g0 = 2 * g0 + 1 + (xr[std::min(static_cast<uint32_t>(ft[g0]), fmax)] > th[g0]);
+      g1 = 2 * g1 + 1 + (xr[std::min(static_cast<uint32_t>(ft[I + g1]), fmax)] > th[I + g1]);
+      g2 = 2 * g2 + 1 + (xr[std::min(static_cast<uint32_t>(ft[2 * I + g2]), fmax)] > th[2 * I + g2]);
+      g3 = 2 * g3 + 1 + (xr[std::min(static_cast<uint32_t>(ft[3 * I + g3]), fmax)] > th[3 * I + g3]);
+    }
+    const float* lf = f.leaf + t * L - I;
+    acc += lf[g0];
+    acc += lf[L + g1];
+    acc += lf[2 * L + g2];
+    acc += lf[3 * L + g3];
+  }
+  for (; t < f.trees; ++t) {
     const int32_t* ft = f.feature + t * I;
     const float* th = f.threshold + t * I;
     size_t g = 0;
-    for (int k = 0; k < f.depth; ++k) {
-      uint32_t fi = std::min(static_cast<uint32_t>(ft[g]), fmax);
-      g = 2 * g + 1 + (xr[fi] > th[g]);
-    }
+    for (int k = 0; k < f.depth; ++k) g = 2 * g + 1 + (xr[std::min(static_cast<uint32_t>(ft[g]), fmax)] > th[g]);
     acc += f.leaf[t * L + (g - I)];
   }
   return acc;
@@ -224,68 +240,132 @@ void score_rows_scalar(const ForestView& f, const float* x, size_t rows, float* 
 }
 
 #if NADIR_X86
+// The SIMD kernels track each lane's position j within the current level (node 2^k - 1 + j).
+// Levels with few nodes are looked up with in-register permutes instead of gathers; NB row vectors
+// go down each tree together so the gathers' latencies overlap.
+
 // ---------------------------------------------------------------- scoring: AVX2, 8 rows per vector
 
-NADIR_TARGET_AVX2 void score_axis_avx2(const ForestView& f, const float* x, size_t rows, float* out, double scale) {
+template <int NB>
+NADIR_TARGET_AVX2 void axis_rows_avx2(const ForestView& f, const float* x, float* out, double scale) {
   const size_t I = f.internal(), L = f.leaves(), nf = f.n_features;
   const __m256i lane_off = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(static_cast<int>(nf)));
   const __m256i fmax = _mm256_set1_epi32(f.n_features - 1);
-  const __m256i one = _mm256_set1_epi32(1);
-  const __m256i base = _mm256_set1_epi32(static_cast<int>(I));
-  size_t i = 0;
-  alignas(32) float sums[8];
-  for (; i + 8 <= rows; i += 8) {
-    const float* xb = x + i * nf;
-    __m256 acc = _mm256_setzero_ps();
-    for (int t = 0; t < f.trees; ++t) {
-      const int* ft = f.feature + t * I;
-      const float* th = f.threshold + t * I;
-      __m256i g = _mm256_setzero_si256();
-      for (int k = 0; k < f.depth; ++k) {
-        __m256i fi = _mm256_min_epu32(_mm256_i32gather_epi32(ft, g, 4), fmax);
-        __m256 tv = _mm256_i32gather_ps(th, g, 4);
-        __m256 xv = _mm256_i32gather_ps(xb, _mm256_add_epi32(lane_off, fi), 4);
-        __m256i right = _mm256_castps_si256(_mm256_cmp_ps(xv, tv, _CMP_GT_OQ));  // -1 or 0
-        g = _mm256_sub_epi32(_mm256_add_epi32(_mm256_add_epi32(g, g), one), right);
+  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  __m256 acc[NB];
+  for (int b = 0; b < NB; ++b) acc[b] = _mm256_setzero_ps();
+  for (int t = 0; t < f.trees; ++t) {
+    const int* ft = f.feature + t * I;
+    const float* th = f.threshold + t * I;
+    __m256i j[NB];
+    for (int b = 0; b < NB; ++b) j[b] = _mm256_setzero_si256();
+    for (int k = 0; k < f.depth; ++k) {
+      const int* fk = ft + (1 << k) - 1;
+      const float* tk = th + (1 << k) - 1;
+      __m256i fi[NB];
+      __m256 tv[NB];
+      if (k <= 3) {
+        const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(1 << k), lanes);
+        const __m256i F = _mm256_maskload_epi32(fk, m);
+        const __m256 T = _mm256_maskload_ps(tk, m);
+        for (int b = 0; b < NB; ++b) {
+          fi[b] = _mm256_permutevar8x32_epi32(F, j[b]);
+          tv[b] = _mm256_permutevar8x32_ps(T, j[b]);
+        }
+      } else {
+        for (int b = 0; b < NB; ++b) {
+          fi[b] = _mm256_i32gather_epi32(fk, j[b], 4);
+          tv[b] = _mm256_i32gather_ps(tk, j[b], 4);
+        }
       }
-      acc = _mm256_add_ps(acc, _mm256_i32gather_ps(f.leaf + t * L, _mm256_sub_epi32(g, base), 4));
+      for (int b = 0; b < NB; ++b) {
+        __m256i xi = _mm256_add_epi32(lane_off, _mm256_min_epu32(fi[b], fmax));
+        __m256 xv = _mm256_i32gather_ps(x + b * 8 * nf, xi, 4);
+        __m256i right = _mm256_castps_si256(_mm256_cmp_ps(xv, tv[b], _CMP_GT_OQ));  // -1 or 0
+        j[b] = _mm256_sub_epi32(_mm256_add_epi32(j[b], j[b]), right);
+      }
     }
-    _mm256_store_ps(sums, acc);
-    for (int l = 0; l < 8; ++l) out[i + l] = finish(sums[l], scale);
+    const float* lf = f.leaf + t * L;
+    for (int b = 0; b < NB; ++b) acc[b] = _mm256_add_ps(acc[b], _mm256_i32gather_ps(lf, j[b], 4));
   }
+  alignas(32) float sums[8];
+  for (int b = 0; b < NB; ++b) {
+    _mm256_store_ps(sums, acc[b]);
+    for (int l = 0; l < 8; ++l) out[b * 8 + l] = finish(sums[l], scale);
+  }
+}
+
+NADIR_TARGET_AVX2 void score_axis_avx2(const ForestView& f, const float* x, size_t rows, float* out, double scale) {
+  const size_t nf = f.n_features;
+  size_t i = 0;
+  for (; i + 32 <= rows; i += 32) axis_rows_avx2<4>(f, x + i * nf, out + i, scale);
+  for (; i + 8 <= rows; i += 8) axis_rows_avx2<1>(f, x + i * nf, out + i, scale);
   score_rows_scalar(f, x + i * nf, rows - i, out + i, scale);
 }
 
 // ---------------------------------------------------------------- scoring: AVX-512, 16 rows per vector
 
-NADIR_TARGET_AVX512 void score_axis_avx512(const ForestView& f, const float* x, size_t rows, float* out, double scale) {
+template <int NB>
+NADIR_TARGET_AVX512 void axis_rows_avx512(const ForestView& f, const float* x, float* out, double scale) {
   const size_t I = f.internal(), L = f.leaves(), nf = f.n_features;
   const __m512i lane_off = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(static_cast<int>(nf)));
   const __m512i fmax = _mm512_set1_epi32(f.n_features - 1);
   const __m512i one = _mm512_set1_epi32(1);
-  const __m512i base = _mm512_set1_epi32(static_cast<int>(I));
-  size_t i = 0;
-  alignas(64) float sums[16];
-  for (; i + 16 <= rows; i += 16) {
-    const float* xb = x + i * nf;
-    __m512 acc = _mm512_setzero_ps();
-    for (int t = 0; t < f.trees; ++t) {
-      const int* ft = f.feature + t * I;
-      const float* th = f.threshold + t * I;
-      __m512i g = _mm512_setzero_si512();
-      for (int k = 0; k < f.depth; ++k) {
-        __m512i fi = _mm512_min_epu32(_mm512_i32gather_epi32(g, ft, 4), fmax);
-        __m512 tv = _mm512_i32gather_ps(g, th, 4);
-        __m512 xv = _mm512_i32gather_ps(_mm512_add_epi32(lane_off, fi), xb, 4);
-        __mmask16 right = _mm512_cmp_ps_mask(xv, tv, _CMP_GT_OQ);
-        g = _mm512_add_epi32(_mm512_add_epi32(g, g), one);
-        g = _mm512_mask_add_epi32(g, right, g, one);
+  __m512 acc[NB];
+  for (int b = 0; b < NB; ++b) acc[b] = _mm512_setzero_ps();
+  for (int t = 0; t < f.trees; ++t) {
+    const int* ft = f.feature + t * I;
+    const float* th = f.threshold + t * I;
+    __m512i j[NB];
+    for (int b = 0; b < NB; ++b) j[b] = _mm512_setzero_si512();
+    for (int k = 0; k < f.depth; ++k) {
+      const int* fk = ft + (1 << k) - 1;
+      const float* tk = th + (1 << k) - 1;
+      __m512i fi[NB];
+      __m512 tv[NB];
+      if (k <= 4) {  // <= 16 nodes: one register
+        const __mmask16 m = static_cast<__mmask16>(k == 4 ? 0xFFFFu : (1u << (1 << k)) - 1u);
+        const __m512i F = _mm512_maskz_loadu_epi32(m, fk);
+        const __m512 T = _mm512_maskz_loadu_ps(m, tk);
+        for (int b = 0; b < NB; ++b) {
+          fi[b] = _mm512_permutexvar_epi32(j[b], F);
+          tv[b] = _mm512_permutexvar_ps(j[b], T);
+        }
+      } else if (k == 5) {  // 32 nodes: two registers
+        const __m512i F0 = _mm512_loadu_si512(fk), F1 = _mm512_loadu_si512(fk + 16);
+        const __m512 T0 = _mm512_loadu_ps(tk), T1 = _mm512_loadu_ps(tk + 16);
+        for (int b = 0; b < NB; ++b) {
+          fi[b] = _mm512_permutex2var_epi32(F0, j[b], F1);
+          tv[b] = _mm512_permutex2var_ps(T0, j[b], T1);
+        }
+      } else {
+        for (int b = 0; b < NB; ++b) {
+          fi[b] = _mm512_i32gather_epi32(j[b], fk, 4);
+          tv[b] = _mm512_i32gather_ps(j[b], tk, 4);
+        }
       }
-      acc = _mm512_add_ps(acc, _mm512_i32gather_ps(_mm512_sub_epi32(g, base), f.leaf + t * L, 4));
+      for (int b = 0; b < NB; ++b) {
+        __m512i xi = _mm512_add_epi32(lane_off, _mm512_min_epu32(fi[b], fmax));
+        __m512 xv = _mm512_i32gather_ps(xi, x + b * 16 * nf, 4);
+        __mmask16 right = _mm512_cmp_ps_mask(xv, tv[b], _CMP_GT_OQ);
+        j[b] = _mm512_mask_add_epi32(_mm512_add_epi32(j[b], j[b]), right, _mm512_add_epi32(j[b], j[b]), one);
+      }
     }
-    _mm512_store_ps(sums, acc);
-    for (int l = 0; l < 16; ++l) out[i + l] = finish(sums[l], scale);
+    const float* lf = f.leaf + t * L;
+    for (int b = 0; b < NB; ++b) acc[b] = _mm512_add_ps(acc[b], _mm512_i32gather_ps(j[b], lf, 4));
   }
+  alignas(64) float sums[16];
+  for (int b = 0; b < NB; ++b) {
+    _mm512_store_ps(sums, acc[b]);
+    for (int l = 0; l < 16; ++l) out[b * 16 + l] = finish(sums[l], scale);
+  }
+}
+
+NADIR_TARGET_AVX512 void score_axis_avx512(const ForestView& f, const float* x, size_t rows, float* out, double scale) {
+  const size_t nf = f.n_features;
+  size_t i = 0;
+  for (; i + 64 <= rows; i += 64) axis_rows_avx512<4>(f, x + i * nf, out + i, scale);
+  for (; i + 16 <= rows; i += 16) axis_rows_avx512<1>(f, x + i * nf, out + i, scale);
   score_rows_scalar(f, x + i * nf, rows - i, out + i, scale);
 }
 #endif  // NADIR_X86
