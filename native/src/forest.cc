@@ -305,10 +305,14 @@ NADIR_TARGET_AVX2 void score_axis_avx2(const ForestView& f, const float* x, size
 
 // ---------------------------------------------------------------- scoring: AVX-512, 16 rows per vector
 
-template <int NB>
+// With TRANSPOSED, x holds NB blocks of 16 rows stored feature-major (x[b*16*nf + f*16 + lane]):
+// the gathers then touch a few adjacent cache lines, and the root level is a plain load.
+template <int NB, bool TRANSPOSED>
 NADIR_TARGET_AVX512 void axis_rows_avx512(const ForestView& f, const float* x, float* out, double scale) {
   const size_t I = f.internal(), L = f.leaves(), nf = f.n_features;
-  const __m512i lane_off = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(static_cast<int>(nf)));
+  const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i lane_off = TRANSPOSED ? lanes : _mm512_mullo_epi32(lanes, _mm512_set1_epi32(static_cast<int>(nf)));
+  const uint32_t fmax1 = static_cast<uint32_t>(f.n_features - 1);
   const __m512i fmax = _mm512_set1_epi32(f.n_features - 1);
   const __m512i one = _mm512_set1_epi32(1);
   __m512 acc[NB];
@@ -318,7 +322,17 @@ NADIR_TARGET_AVX512 void axis_rows_avx512(const ForestView& f, const float* x, f
     const float* th = f.threshold + t * I;
     __m512i j[NB];
     for (int b = 0; b < NB; ++b) j[b] = _mm512_setzero_si512();
-    for (int k = 0; k < f.depth; ++k) {
+    int k = 0;
+    if (TRANSPOSED) {  // root: one feature for every lane
+      const float* col = x + std::min(static_cast<uint32_t>(ft[0]), fmax1) * 16;
+      const __m512 t0 = _mm512_set1_ps(th[0]);
+      for (int b = 0; b < NB; ++b) {
+        __mmask16 right = _mm512_cmp_ps_mask(_mm512_load_ps(col + b * 16 * nf), t0, _CMP_GT_OQ);
+        j[b] = _mm512_maskz_mov_epi32(right, one);
+      }
+      k = 1;
+    }
+    for (; k < f.depth; ++k) {
       const int* fk = ft + (1 << k) - 1;
       const float* tk = th + (1 << k) - 1;
       __m512i fi[NB];
@@ -338,6 +352,33 @@ NADIR_TARGET_AVX512 void axis_rows_avx512(const ForestView& f, const float* x, f
           fi[b] = _mm512_permutex2var_epi32(F0, j[b], F1);
           tv[b] = _mm512_permutex2var_ps(T0, j[b], T1);
         }
+      } else if (k == 6) {  // 64 nodes: two pairs of registers, picked by bit 5 of j
+        const __m512i F0 = _mm512_loadu_si512(fk), F1 = _mm512_loadu_si512(fk + 16);
+        const __m512i F2 = _mm512_loadu_si512(fk + 32), F3 = _mm512_loadu_si512(fk + 48);
+        const __m512 T0 = _mm512_loadu_ps(tk), T1 = _mm512_loadu_ps(tk + 16);
+        const __m512 T2 = _mm512_loadu_ps(tk + 32), T3 = _mm512_loadu_ps(tk + 48);
+        for (int b = 0; b < NB; ++b) {
+          const __mmask16 upper = _mm512_test_epi32_mask(j[b], _mm512_set1_epi32(32));
+          fi[b] = _mm512_mask_blend_epi32(upper, _mm512_permutex2var_epi32(F0, j[b], F1), _mm512_permutex2var_epi32(F2, j[b], F3));
+          tv[b] = _mm512_mask_blend_ps(upper, _mm512_permutex2var_ps(T0, j[b], T1), _mm512_permutex2var_ps(T2, j[b], T3));
+        }
+      } else if (k == 7) {  // 128 nodes: four pairs of registers, picked by bits 5-6 of j
+        __m512i F[8];
+        __m512 T[8];
+        for (int r = 0; r < 8; ++r) {
+          F[r] = _mm512_loadu_si512(fk + 16 * r);
+          T[r] = _mm512_loadu_ps(tk + 16 * r);
+        }
+        for (int b = 0; b < NB; ++b) {
+          const __mmask16 b5 = _mm512_test_epi32_mask(j[b], _mm512_set1_epi32(32));
+          const __mmask16 b6 = _mm512_test_epi32_mask(j[b], _mm512_set1_epi32(64));
+          __m512i flo = _mm512_mask_blend_epi32(b5, _mm512_permutex2var_epi32(F[0], j[b], F[1]), _mm512_permutex2var_epi32(F[2], j[b], F[3]));
+          __m512i fhi = _mm512_mask_blend_epi32(b5, _mm512_permutex2var_epi32(F[4], j[b], F[5]), _mm512_permutex2var_epi32(F[6], j[b], F[7]));
+          fi[b] = _mm512_mask_blend_epi32(b6, flo, fhi);
+          __m512 tlo = _mm512_mask_blend_ps(b5, _mm512_permutex2var_ps(T[0], j[b], T[1]), _mm512_permutex2var_ps(T[2], j[b], T[3]));
+          __m512 thi = _mm512_mask_blend_ps(b5, _mm512_permutex2var_ps(T[4], j[b], T[5]), _mm512_permutex2var_ps(T[6], j[b], T[7]));
+          tv[b] = _mm512_mask_blend_ps(b6, tlo, thi);
+        }
       } else {
         for (int b = 0; b < NB; ++b) {
           fi[b] = _mm512_i32gather_epi32(j[b], fk, 4);
@@ -345,7 +386,8 @@ NADIR_TARGET_AVX512 void axis_rows_avx512(const ForestView& f, const float* x, f
         }
       }
       for (int b = 0; b < NB; ++b) {
-        __m512i xi = _mm512_add_epi32(lane_off, _mm512_min_epu32(fi[b], fmax));
+        __m512i fc = _mm512_min_epu32(fi[b], fmax);
+        __m512i xi = _mm512_add_epi32(lane_off, TRANSPOSED ? _mm512_slli_epi32(fc, 4) : fc);
         __m512 xv = _mm512_i32gather_ps(xi, x + b * 16 * nf, 4);
         __mmask16 right = _mm512_cmp_ps_mask(xv, tv[b], _CMP_GT_OQ);
         j[b] = _mm512_mask_add_epi32(_mm512_add_epi32(j[b], j[b]), right, _mm512_add_epi32(j[b], j[b]), one);
@@ -361,11 +403,32 @@ NADIR_TARGET_AVX512 void axis_rows_avx512(const ForestView& f, const float* x, f
   }
 }
 
+// Blocks of 16 rows to feature-major order (see axis_rows_avx512).
+NADIR_TARGET_AVX512 void transpose16_avx512(const float* x, size_t nf, size_t blocks, float* xt) {
+  const __m512i src = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(static_cast<int>(nf)));
+  for (size_t b = 0; b < blocks; ++b)
+    for (size_t c = 0; c < nf; ++c)
+      _mm512_store_ps(xt + b * 16 * nf + c * 16, _mm512_i32gather_ps(_mm512_add_epi32(src, _mm512_set1_epi32(static_cast<int>(c))), x + b * 16 * nf, 4));
+}
+
 NADIR_TARGET_AVX512 void score_axis_avx512(const ForestView& f, const float* x, size_t rows, float* out, double scale) {
   const size_t nf = f.n_features;
   size_t i = 0;
-  for (; i + 64 <= rows; i += 64) axis_rows_avx512<4>(f, x + i * nf, out + i, scale);
-  for (; i + 16 <= rows; i += 16) axis_rows_avx512<1>(f, x + i * nf, out + i, scale);
+  if (nf <= 64) {
+    alignas(64) float xt[4 * 16 * 64];
+    auto transpose = [&](const float* xb, size_t blocks) { transpose16_avx512(xb, nf, blocks, xt); };
+    for (; i + 64 <= rows; i += 64) {
+      transpose(x + i * nf, 4);
+      axis_rows_avx512<4, true>(f, xt, out + i, scale);
+    }
+    for (; i + 16 <= rows; i += 16) {
+      transpose(x + i * nf, 1);
+      axis_rows_avx512<1, true>(f, xt, out + i, scale);
+    }
+  } else {
+    for (; i + 64 <= rows; i += 64) axis_rows_avx512<4, false>(f, x + i * nf, out + i, scale);
+    for (; i + 16 <= rows; i += 16) axis_rows_avx512<1, false>(f, x + i * nf, out + i, scale);
+  }
   score_rows_scalar(f, x + i * nf, rows - i, out + i, scale);
 }
 #endif  // NADIR_X86
