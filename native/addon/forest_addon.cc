@@ -2,8 +2,10 @@
 // call (zero-copy); all shapes and indices are re-checked here.
 #include <napi.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "args.h"
 #include "async.h"
@@ -12,6 +14,8 @@
 
 namespace nadir::addon {
 namespace {
+
+constexpr size_t kCalibrationRows = 32768;
 
 bool absent(const Napi::Value& v) { return v.IsNull() || v.IsUndefined(); }
 
@@ -62,7 +66,8 @@ Input input(const Napi::CallbackInfo& info) {
 }
 
 // forestFit(x, rows, cols, trees, sampleSize, depth, extensionLevel, seed, threads)
-//   -> Promise<{ feature, threshold } | { normal, offset }, plus leaf and scores (training scores)>
+//   -> Promise<{ feature, threshold } | { normal, offset }, plus leaf and scores (training scores,
+//      of at most kCalibrationRows evenly spaced rows)>
 Napi::Value ForestFit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Input in = input(info);
@@ -98,7 +103,11 @@ Napi::Value ForestFit(const Napi::CallbackInfo& info) {
     result.Set("threshold", threshold);
   }
   auto leaf = Napi::Float32Array::New(env, L);
-  auto scores = Napi::Float32Array::New(env, in.rows);
+  // The threshold and the normalization table are quantiles of the training scores; beyond
+  // kCalibrationRows rows they are estimated from evenly spaced rows, so fit on big data is not
+  // dominated by scoring the training set.
+  const size_t cal_rows = std::min(in.rows, kCalibrationRows);
+  auto scores = Napi::Float32Array::New(env, cal_rows);
   out.leaf = leaf.Data();
   result.Set("leaf", leaf);
   result.Set("scores", scores);
@@ -122,7 +131,13 @@ Napi::Value ForestFit(const Napi::CallbackInfo& info) {
       env,
       [=] {
         forest_fit(x, rows, cols, p, out);
-        forest_score(view, x, rows, s, p.threads);
+        if (cal_rows == rows) return forest_score(view, x, rows, s, p.threads);
+        std::vector<float> sample(cal_rows * cols);
+        for (size_t k = 0; k < cal_rows; ++k) {
+          const float* src = x + (k * rows / cal_rows) * cols;
+          std::copy(src, src + cols, sample.begin() + k * cols);
+        }
+        forest_score(view, sample.data(), cal_rows, s, p.threads);
       },
       [holder](Napi::Env) { return holder->Value(); }, {info[0], result});
 }
