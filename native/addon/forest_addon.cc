@@ -66,7 +66,7 @@ Input input(const Napi::CallbackInfo& info) {
 }
 
 // forestFit(x, rows, cols, trees, sampleSize, depth, extensionLevel, seed, threads)
-//   -> Promise<{ feature, threshold } | { normal, offset }, plus leaf and scores (training scores,
+//   -> Promise<{ feature, threshold } | { normal, offset }, plus leaf, count and scores (training scores,
 //      of at most kCalibrationRows evenly spaced rows)>
 Napi::Value ForestFit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -82,7 +82,7 @@ Napi::Value ForestFit(const Napi::CallbackInfo& info) {
     range_fail(env, "sampleSize (" + std::to_string(p.sample_size) + ") exceeds the " + std::to_string(in.rows) + " rows of x");
   const bool hyper = p.extension_level > 0;
   const size_t I = ((size_t{1} << p.depth) - 1) * p.trees, L = (size_t{1} << p.depth) * p.trees;
-  const size_t floats = I * (hyper ? in.cols + 1 : 2) + L;
+  const size_t floats = I * (hyper ? in.cols + 1 : 2) + 3 * L;
   if (floats > (size_t{1} << 28)) range_fail(env, "The forest would need " + std::to_string(floats * 4 >> 20) + " MiB; use fewer trees or a smaller maxDepth");
 
   Napi::Object result = Napi::Object::New(env);
@@ -103,6 +103,9 @@ Napi::Value ForestFit(const Napi::CallbackInfo& info) {
     result.Set("threshold", threshold);
   }
   auto leaf = Napi::Float32Array::New(env, L);
+  auto count = Napi::Int32Array::New(env, ((size_t{2} << p.depth) - 1) * p.trees);
+  out.count = count.Data();
+  result.Set("count", count);
   // The threshold and the normalization table are quantiles of the training scores; beyond
   // kCalibrationRows rows they are estimated from evenly spaced rows, so fit on big data is not
   // dominated by scoring the training set.
@@ -171,29 +174,36 @@ Napi::Value ForestScoreAsync(const Napi::CallbackInfo& info) {
       {info[0], info[6], info[7], info[8], info[9], info[10], info[11]});
 }
 
-// Same arguments with out of rows * cols; resolves to `out`.
+// forestExplainAsync(x, rows, cols, trees, depth, sampleSize, feature, threshold, normal, offset,
+//   leaf, count, out (rows * cols), threads) -> Promise<out>
 Napi::Value ForestExplainAsync(const Napi::CallbackInfo& info) {
   Input in = input(info);
   ForestView f = model(info, 3, in.cols);
-  auto out = f32(info, 11, "out");
+  auto count = i32(info, 11, "count");
+  expect_length(info.Env(), count, f.nodes() * f.trees, "count");
+  f.count = count.data;
+  auto out = f32(info, 12, "out");
   expect_length(info.Env(), out, in.rows * in.cols, "out");
-  int threads = static_cast<int>(integer(info, 12, "threads", 0, 1024));
+  int threads = static_cast<int>(integer(info, 13, "threads", 0, 1024));
   const float* x = in.x.data;
   float* o = out.data;
   size_t rows = in.rows;
-  Napi::Value outv = info[11];
+  Napi::Value outv = info[12];
   auto holder = std::make_shared<Napi::ObjectReference>(Napi::Persistent(outv.As<Napi::Object>()));
   return Job::Start(
       info.Env(), [=] { forest_explain(f, x, rows, o, threads); },
       [holder](Napi::Env) { return holder->Value(); },
-      {info[0], info[6], info[7], info[8], info[9], info[10], info[11]});
+      {info[0], info[6], info[7], info[8], info[9], info[10], info[11], info[12]});
 }
 
-// forestCheck(cols, trees, depth, sampleSize, feature, threshold, normal, offset, leaf)
+// forestCheck(cols, trees, depth, sampleSize, feature, threshold, normal, offset, leaf, count)
 //   -> null when usable, else a message. Used when a saved forest is loaded.
 Napi::Value ForestCheck(const Napi::CallbackInfo& info) {
   size_t cols = static_cast<size_t>(integer(info, 0, "cols", 1, INT32_MAX));
   ForestView f = model(info, 1, cols);
+  auto count = i32(info, 9, "count");
+  expect_length(info.Env(), count, f.nodes() * f.trees, "count");
+  f.count = count.data;
   const char* msg = forest_check(f);
   return msg ? Napi::String::New(info.Env(), msg) : info.Env().Null();
 }

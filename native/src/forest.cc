@@ -101,6 +101,12 @@ struct Builder {
   // every leaf under it the value (only the leftmost is reachable).
   void external(int k, size_t j, size_t size) {
     const float v = static_cast<float>(k + iforest_c(static_cast<double>(size)));
+    int32_t* cnt = out.count + t * ((size_t{2} << p.depth) - 1);
+    for (int m = k; m <= p.depth; ++m) {
+      size_t first = (size_t{1} << m) - 1 + (j << (m - k));
+      std::fill_n(cnt + first, size_t{1} << (m - k), 0);
+    }
+    cnt[(size_t{1} << k) - 1 + j] = static_cast<int32_t>(size);
     for (int m = k; m < p.depth; ++m) {
       size_t first = (size_t{1} << m) - 1 + (j << (m - k)), count = size_t{1} << (m - k);
       for (size_t g = first; g < first + count; ++g) {
@@ -120,6 +126,7 @@ struct Builder {
   void node(int k, size_t j, size_t b, size_t e) {
     if (k == p.depth || e - b <= 1) return external(k, j, e - b);
     const size_t g = t * internal + (size_t{1} << k) - 1 + j;
+    out.count[t * ((size_t{2} << p.depth) - 1) + (size_t{1} << k) - 1 + j] = static_cast<int32_t>(e - b);
     size_t mid;
     if (out.feature) {
       // A feature drawn uniformly among those not constant in this node (as sklearn's ExtraTree
@@ -519,50 +526,44 @@ void forest_score(const ForestView& f, const float* x, size_t rows, float* out, 
   });
 }
 
-// Attribution, DIFFI-like (Carletti et al.): in every tree, each real split on the row's path
-// (padding splits excluded) credits its feature with 1 / h_t(x), h_t being the row's path length
-// in that tree including the c(size) adjustment; a hyperplane split spreads that credit over the
-// features in proportion to |normal component|. Credits are averaged over the trees. Splits that
-// isolate a row quickly (short h) count more, and the feature that keeps isolating an outlier
-// collects the most credit. Only the ranking within a row is meant to be read; rows are not
-// normalized.
+// Attribution. A split that sends the row from a node holding n training rows into a child holding
+// m of them isolates it by log2((n + 1) / (m + 1)) bits; that credit goes to the split's feature
+// (a hyperplane split spreads it over the features in proportion to |normal component|). Splits
+// that cut the row off from most of the data -- the ones that isolate it quickly -- count most, as
+// in DIFFI's imbalance weighting. Along a path the credits add up to log2((psi + 1) / (m_leaf + 1)),
+// so each tree's attribution decomposes how far it isolated the row; the result is the mean over
+// trees. Padding splits below external nodes carry no credit.
 void forest_explain(const ForestView& f, const float* x, size_t rows, float* out, int threads) {
-  const size_t I = f.internal(), L = f.leaves(), nf = f.n_features;
+  const size_t I = f.internal(), N = f.nodes(), nf = f.n_features;
   const uint32_t fmax = static_cast<uint32_t>(f.n_features - 1);
   const float inv_trees = 1.0f / static_cast<float>(f.trees);
   parallel_for(rows, score_threads(rows * 8, threads), [&](size_t b, size_t e, int) {
-    std::vector<size_t> path(static_cast<size_t>(f.depth));
     for (size_t i = b; i < e; ++i) {
       const float* xr = x + i * nf;
       float* o = out + i * nf;
       std::fill_n(o, nf, 0.0f);
       for (int t = 0; t < f.trees; ++t) {
-        size_t g = 0, n = 0;
+        const int32_t* cnt = f.count + t * N;
+        size_t g = 0;
         for (int k = 0; k < f.depth; ++k) {
-          size_t at = t * I + g;
-          bool right;
-          if (f.hyperplane()) {
-            if (f.offset[at] != kInf) path[n++] = at;
-            right = dot(xr, f.normal + at * nf, nf) > f.offset[at];
-          } else {
-            if (f.threshold[at] != kInf) path[n++] = at;
-            right = xr[std::min(static_cast<uint32_t>(f.feature[at]), fmax)] > f.threshold[at];
-          }
-          g = 2 * g + 1 + right;
-        }
-        const float h = f.leaf[t * L + (g - I)];
-        if (!(h > 0)) continue;
-        const float w = inv_trees / h;
-        for (size_t s = 0; s < n; ++s) {
-          if (f.hyperplane()) {
-            const float* nv = f.normal + path[s] * nf;
+          const size_t at = t * I + g;
+          const bool hyper = f.hyperplane();
+          const bool real = hyper ? f.offset[at] != kInf : f.threshold[at] != kInf;
+          const bool right = hyper ? dot(xr, f.normal + at * nf, nf) > f.offset[at]
+                                   : xr[std::min(static_cast<uint32_t>(f.feature[at]), fmax)] > f.threshold[at];
+          const size_t child = 2 * g + 1 + right;
+          if (!real) break;  // padding: the row has reached its external node
+          const float w = inv_trees * std::log2((std::max(cnt[g], 0) + 1.0f) / (std::max(cnt[child], 0) + 1.0f));
+          if (hyper) {
+            const float* nv = f.normal + at * nf;
             float norm = 0;
             for (size_t c = 0; c < nf; ++c) norm += std::fabs(nv[c]);
             if (norm > 0)
               for (size_t c = 0; c < nf; ++c) o[c] += w * std::fabs(nv[c]) / norm;
           } else {
-            o[std::min(static_cast<uint32_t>(f.feature[path[s]]), fmax)] += w;
+            o[std::min(static_cast<uint32_t>(f.feature[at]), fmax)] += w;
           }
+          g = child;
         }
       }
     }
@@ -586,6 +587,9 @@ const char* forest_check(const ForestView& f) {
   }
   for (size_t k = 0; k < f.trees * L; ++k)
     if (!std::isfinite(f.leaf[k]) || f.leaf[k] < 0) return "a leaf path length is not a finite non-negative number";
+  if (f.count)
+    for (size_t k = 0; k < f.trees * f.nodes(); ++k)
+      if (f.count[k] < 0 || f.count[k] > f.sample_size) return "a node count is out of range";
   return nullptr;
 }
 

@@ -34,6 +34,8 @@ interface Forest {
   normal: Float32Array | null;
   offset: Float32Array | null;
   leaf: Float32Array;
+  /** Training rows per node of the complete tree (explain only). */
+  count: Int32Array;
 }
 
 /**
@@ -100,6 +102,7 @@ export class IsolationForest extends Detector<IsolationForestOptions> {
       normal: r.normal ?? null,
       offset: r.offset ?? null,
       leaf: r.leaf,
+      count: r.count,
     };
     return r.scores;
   }
@@ -117,19 +120,20 @@ export class IsolationForest extends Detector<IsolationForestOptions> {
   }
 
   /**
-   * Per-feature attribution from the split paths (DIFFI-like): in each tree, every split on the
-   * row's path credits its feature with 1 / (the row's path length in that tree); hyperplane splits
-   * spread that credit by |normal component|; averaged over trees. The feature that isolates a row
-   * quickly and often gets the largest value.
+   * Per-feature attribution from the split paths (DIFFI-like): a split that moves the row from a
+   * node of n training rows into a child of m credits its feature with log2((n + 1) / (m + 1)) bits
+   * of isolation (hyperplane splits spread it by |normal component|); averaged over trees. The
+   * features whose splits cut the row off from most of the data get the largest values; per tree
+   * the credits sum to log2((sampleSize + 1) / (rows left with it + 1)).
    */
   protected explainMatrix(m: Matrix): Promise<Float32Array> {
     const f = this.forest!;
-    return native.forestExplainAsync(m.data, m.rows, m.cols, f.trees, f.depth, f.sampleSize, f.feature, f.threshold, f.normal, f.offset, f.leaf, new Float32Array(m.rows * m.cols), this.threadsValue);
+    return native.forestExplainAsync(m.data, m.rows, m.cols, f.trees, f.depth, f.sampleSize, f.feature, f.threshold, f.normal, f.offset, f.leaf, f.count, new Float32Array(m.rows * m.cols), this.threadsValue);
   }
 
   protected exportState(): DetectorState {
     const f = this.forest!;
-    const arrays: DetectorState['arrays'] = { leaf: f.leaf };
+    const arrays: DetectorState['arrays'] = { leaf: f.leaf, count: f.count };
     if (f.feature) {
       arrays.feature = f.feature;
       arrays.threshold = f.threshold!;
@@ -165,8 +169,9 @@ export class IsolationForest extends Detector<IsolationForestOptions> {
       normal: hyper ? expectArray(arrays, 'normal', Float32Array, internal * cols) : null,
       offset: hyper ? expectArray(arrays, 'offset', Float32Array, internal) : null,
       leaf,
+      count: expectArray(arrays, 'count', Int32Array, trees * (2 ** (depth + 1) - 1)),
     };
-    const problem = native.forestCheck(cols, trees, depth, sampleSize, f.feature, f.threshold, f.normal, f.offset, f.leaf);
+    const problem = native.forestCheck(cols, trees, depth, sampleSize, f.feature, f.threshold, f.normal, f.offset, f.leaf, f.count);
     if (problem) throw new ModelFileError(problem);
     this.forest = f;
   }

@@ -32,10 +32,14 @@ struct ForestView {
   const float* normal = nullptr;     // trees * internal * n_features
   const float* offset = nullptr;     // trees * internal: go right when dot(x, normal) > offset
   const float* leaf = nullptr;       // trees * leaves: depth + c(size) of the external node
+  // trees * nodes(): training rows that reached each node of the complete tree (internal nodes,
+  // then leaves; 0 below an external node). Only explain reads it.
+  const int32_t* count = nullptr;
 
   bool hyperplane() const { return normal != nullptr; }
   size_t internal() const { return (size_t{1} << depth) - 1; }
   size_t leaves() const { return size_t{1} << depth; }
+  size_t nodes() const { return (size_t{2} << depth) - 1; }
 };
 
 // Where fit writes the forest (sized as ForestView describes; unused pointers may be null).
@@ -45,6 +49,7 @@ struct ForestOut {
   float* normal = nullptr;
   float* offset = nullptr;
   float* leaf = nullptr;
+  int32_t* count = nullptr;
 };
 
 struct ForestParams {
@@ -67,7 +72,7 @@ void forest_score(const ForestView& f, const float* x, size_t rows, float* out, 
 // The scalar reference (single thread).
 void forest_score_scalar(const ForestView& f, const float* x, size_t rows, float* out);
 
-// Per-feature attributions (rows x n_features); see forest.cc for the definition.
+// Per-feature attributions (rows x n_features); needs f.count. See forest.cc for the definition.
 void forest_explain(const ForestView& f, const float* x, size_t rows, float* out, int threads);
 
 // Checks values the traversal trusts (feature indices, finite leaves). Returns nullptr when the
