@@ -284,12 +284,14 @@ void score_rows_scalar(const ForestView& f, const float* x, size_t rows, float* 
 
 // ---------------------------------------------------------------- scoring: AVX2, 8 rows per vector
 
-template <int NB>
+// With TRANSPOSED, x holds NB blocks of 8 rows stored feature-major (x[b*8*nf + f*8 + lane]).
+template <int NB, bool TRANSPOSED>
 NADIR_TARGET_AVX2 void axis_rows_avx2(const ForestView& f, const float* x, float* out, double scale) {
   const size_t I = f.internal(), L = f.leaves(), nf = f.n_features;
-  const __m256i lane_off = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(static_cast<int>(nf)));
-  const __m256i fmax = _mm256_set1_epi32(f.n_features - 1);
   const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i lane_off = TRANSPOSED ? lanes : _mm256_mullo_epi32(lanes, _mm256_set1_epi32(static_cast<int>(nf)));
+  const __m256i fmax = _mm256_set1_epi32(f.n_features - 1);
+  const uint32_t fmax1 = static_cast<uint32_t>(f.n_features - 1);
   __m256 acc[NB];
   for (int b = 0; b < NB; ++b) acc[b] = _mm256_setzero_ps();
   for (int t = 0; t < f.trees; ++t) {
@@ -297,12 +299,20 @@ NADIR_TARGET_AVX2 void axis_rows_avx2(const ForestView& f, const float* x, float
     const float* th = f.threshold + t * I;
     __m256i j[NB];
     for (int b = 0; b < NB; ++b) j[b] = _mm256_setzero_si256();
-    for (int k = 0; k < f.depth; ++k) {
+    int k = 0;
+    if (TRANSPOSED) {  // root: one feature for every lane
+      const float* col = x + std::min(static_cast<uint32_t>(ft[0]), fmax1) * 8;
+      const __m256 t0 = _mm256_set1_ps(th[0]);
+      for (int b = 0; b < NB; ++b)
+        j[b] = _mm256_srli_epi32(_mm256_castps_si256(_mm256_cmp_ps(_mm256_load_ps(col + b * 8 * nf), t0, _CMP_GT_OQ)), 31);
+      k = 1;
+    }
+    for (; k < f.depth; ++k) {
       const int* fk = ft + (1 << k) - 1;
       const float* tk = th + (1 << k) - 1;
       __m256i fi[NB];
       __m256 tv[NB];
-      if (k <= 3) {
+      if (k <= 3) {  // <= 8 nodes: one register (deeper levels: gathers beat permute + blend on Zen 4)
         const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(1 << k), lanes);
         const __m256i F = _mm256_maskload_epi32(fk, m);
         const __m256 T = _mm256_maskload_ps(tk, m);
@@ -317,7 +327,8 @@ NADIR_TARGET_AVX2 void axis_rows_avx2(const ForestView& f, const float* x, float
         }
       }
       for (int b = 0; b < NB; ++b) {
-        __m256i xi = _mm256_add_epi32(lane_off, _mm256_min_epu32(fi[b], fmax));
+        __m256i fc = _mm256_min_epu32(fi[b], fmax);
+        __m256i xi = _mm256_add_epi32(lane_off, TRANSPOSED ? _mm256_slli_epi32(fc, 3) : fc);
         __m256 xv = _mm256_i32gather_ps(x + b * 8 * nf, xi, 4);
         __m256i right = _mm256_castps_si256(_mm256_cmp_ps(xv, tv[b], _CMP_GT_OQ));  // -1 or 0
         j[b] = _mm256_sub_epi32(_mm256_add_epi32(j[b], j[b]), right);
@@ -333,11 +344,31 @@ NADIR_TARGET_AVX2 void axis_rows_avx2(const ForestView& f, const float* x, float
   }
 }
 
+// Blocks of 8 rows to feature-major order (see axis_rows_avx2).
+NADIR_TARGET_AVX2 void transpose8_avx2(const float* x, size_t nf, size_t blocks, float* xt) {
+  const __m256i src = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(static_cast<int>(nf)));
+  for (size_t b = 0; b < blocks; ++b)
+    for (size_t c = 0; c < nf; ++c)
+      _mm256_store_ps(xt + b * 8 * nf + c * 8, _mm256_i32gather_ps(x + b * 8 * nf, _mm256_add_epi32(src, _mm256_set1_epi32(static_cast<int>(c))), 4));
+}
+
 NADIR_TARGET_AVX2 void score_axis_avx2(const ForestView& f, const float* x, size_t rows, float* out, double scale) {
   const size_t nf = f.n_features;
   size_t i = 0;
-  for (; i + 32 <= rows; i += 32) axis_rows_avx2<4>(f, x + i * nf, out + i, scale);
-  for (; i + 8 <= rows; i += 8) axis_rows_avx2<1>(f, x + i * nf, out + i, scale);
+  if (nf <= 64) {
+    alignas(32) float xt[4 * 8 * 64];
+    for (; i + 32 <= rows; i += 32) {
+      transpose8_avx2(x + i * nf, nf, 4, xt);
+      axis_rows_avx2<4, true>(f, xt, out + i, scale);
+    }
+    for (; i + 8 <= rows; i += 8) {
+      transpose8_avx2(x + i * nf, nf, 1, xt);
+      axis_rows_avx2<1, true>(f, xt, out + i, scale);
+    }
+  } else {
+    for (; i + 32 <= rows; i += 32) axis_rows_avx2<4, false>(f, x + i * nf, out + i, scale);
+    for (; i + 8 <= rows; i += 8) axis_rows_avx2<1, false>(f, x + i * nf, out + i, scale);
+  }
   score_rows_scalar(f, x + i * nf, rows - i, out + i, scale);
 }
 
