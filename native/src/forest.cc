@@ -472,6 +472,66 @@ NADIR_TARGET_AVX512 void axis_rows_avx512(const ForestView& f, const float* x, f
   }
 }
 
+// One row (the scoreSync latency path and batch tails): 16 trees per vector, two vectors in flight.
+// The 16 leaf values are then added one by one in tree order, so the sum is bit-identical to the
+// scalar reference.
+NADIR_TARGET_AVX512 float path_sum_axis_avx512(const ForestView& f, const float* xr) {
+  const size_t I = f.internal(), L = f.leaves();
+  const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i node0 = _mm512_mullo_epi32(lanes, _mm512_set1_epi32(static_cast<int>(I)));
+  const __m512i leaf0 = _mm512_sub_epi32(_mm512_mullo_epi32(lanes, _mm512_set1_epi32(static_cast<int>(L))), _mm512_set1_epi32(static_cast<int>(I)));
+  const __m512i fmax = _mm512_set1_epi32(f.n_features - 1);
+  const __m512i one = _mm512_set1_epi32(1);
+  alignas(64) float v[32];
+  float acc = 0;
+  int t = 0;
+  for (; t + 32 <= f.trees; t += 32) {
+    const int* fa = f.feature + t * I;
+    const int* fb = fa + 16 * I;
+    const float* ta = f.threshold + t * I;
+    const float* tb = ta + 16 * I;
+    __m512i ga = _mm512_setzero_si512(), gb = ga;
+    for (int k = 0; k < f.depth; ++k) {
+      const __m512i ia = _mm512_add_epi32(node0, ga), ib = _mm512_add_epi32(node0, gb);
+      const __m512i xa = _mm512_min_epu32(_mm512_i32gather_epi32(ia, fa, 4), fmax);
+      const __m512i xb = _mm512_min_epu32(_mm512_i32gather_epi32(ib, fb, 4), fmax);
+      const __mmask16 ra = _mm512_cmp_ps_mask(_mm512_i32gather_ps(xa, xr, 4), _mm512_i32gather_ps(ia, ta, 4), _CMP_GT_OQ);
+      const __mmask16 rb = _mm512_cmp_ps_mask(_mm512_i32gather_ps(xb, xr, 4), _mm512_i32gather_ps(ib, tb, 4), _CMP_GT_OQ);
+      ga = _mm512_add_epi32(_mm512_add_epi32(ga, ga), one);
+      gb = _mm512_add_epi32(_mm512_add_epi32(gb, gb), one);
+      ga = _mm512_mask_add_epi32(ga, ra, ga, one);
+      gb = _mm512_mask_add_epi32(gb, rb, gb, one);
+    }
+    const float* lf = f.leaf + t * L;
+    _mm512_store_ps(v, _mm512_i32gather_ps(_mm512_add_epi32(leaf0, ga), lf, 4));
+    _mm512_store_ps(v + 16, _mm512_i32gather_ps(_mm512_add_epi32(leaf0, gb), lf + 16 * L, 4));
+    for (int l = 0; l < 32; ++l) acc += v[l];
+  }
+  for (; t + 16 <= f.trees; t += 16) {
+    const int* fa = f.feature + t * I;
+    const float* ta = f.threshold + t * I;
+    __m512i ga = _mm512_setzero_si512();
+    for (int k = 0; k < f.depth; ++k) {
+      const __m512i ia = _mm512_add_epi32(node0, ga);
+      const __m512i xa = _mm512_min_epu32(_mm512_i32gather_epi32(ia, fa, 4), fmax);
+      const __mmask16 ra = _mm512_cmp_ps_mask(_mm512_i32gather_ps(xa, xr, 4), _mm512_i32gather_ps(ia, ta, 4), _CMP_GT_OQ);
+      ga = _mm512_add_epi32(_mm512_add_epi32(ga, ga), one);
+      ga = _mm512_mask_add_epi32(ga, ra, ga, one);
+    }
+    _mm512_store_ps(v, _mm512_i32gather_ps(_mm512_add_epi32(leaf0, ga), f.leaf + t * L, 4));
+    for (int l = 0; l < 16; ++l) acc += v[l];
+  }
+  const uint32_t fmax1 = static_cast<uint32_t>(f.n_features - 1);
+  for (; t < f.trees; ++t) {
+    const int32_t* ft = f.feature + t * I;
+    const float* th = f.threshold + t * I;
+    size_t g = 0;
+    for (int k = 0; k < f.depth; ++k) g = 2 * g + 1 + (xr[std::min(static_cast<uint32_t>(ft[g]), fmax1)] > th[g]);
+    acc += f.leaf[t * L + (g - I)];
+  }
+  return acc;
+}
+
 // Blocks of 16 rows to feature-major order (see axis_rows_avx512).
 NADIR_TARGET_AVX512 void transpose16_avx512(const float* x, size_t nf, size_t blocks, float* xt) {
   const __m512i src = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(static_cast<int>(nf)));
@@ -498,7 +558,7 @@ NADIR_TARGET_AVX512 void score_axis_avx512(const ForestView& f, const float* x, 
     for (; i + 64 <= rows; i += 64) axis_rows_avx512<4, false>(f, x + i * nf, out + i, scale);
     for (; i + 16 <= rows; i += 16) axis_rows_avx512<1, false>(f, x + i * nf, out + i, scale);
   }
-  score_rows_scalar(f, x + i * nf, rows - i, out + i, scale);
+  for (; i < rows; ++i) out[i] = finish(path_sum_axis_avx512(f, x + i * nf), scale);
 }
 #endif  // NADIR_X86
 
