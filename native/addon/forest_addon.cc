@@ -25,7 +25,7 @@ ForestView model(const Napi::CallbackInfo& info, size_t at, size_t cols) {
   Napi::Env env = info.Env();
   ForestView f;
   f.n_features = static_cast<int>(cols);
-  f.trees = static_cast<int>(integer(info, at, "trees", 1, 1 << 20));
+  f.trees = static_cast<int>(integer(info, at, "trees", 1, 100000));
   f.depth = static_cast<int>(integer(info, at + 1, "depth", 1, kForestMaxDepth));
   f.sample_size = static_cast<int>(integer(info, at + 2, "sampleSize", 2, INT32_MAX));
   const size_t I = f.internal() * f.trees;
@@ -72,7 +72,7 @@ Napi::Value ForestFit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Input in = input(info);
   ForestParams p;
-  p.trees = static_cast<int>(integer(info, 3, "trees", 1, 1 << 20));
+  p.trees = static_cast<int>(integer(info, 3, "trees", 1, 100000));
   p.sample_size = static_cast<int>(integer(info, 4, "sampleSize", 2, INT32_MAX));
   p.depth = static_cast<int>(integer(info, 5, "depth", 1, kForestMaxDepth));
   p.extension_level = static_cast<int>(integer(info, 6, "extensionLevel", 0, static_cast<int64_t>(in.cols) - 1));

@@ -564,7 +564,8 @@ NADIR_TARGET_AVX512 void score_axis_avx512(const ForestView& f, const float* x, 
 
 void score_rows(const ForestView& f, const float* x, size_t rows, float* out, double scale) {
 #if NADIR_X86
-  if (!f.hyperplane()) {
+  // The gathers index rows with 32-bit lane offsets (lane * n_features).
+  if (!f.hyperplane() && f.n_features <= (1 << 26)) {
     switch (active_isa()) {
       case Isa::Avx512: return score_axis_avx512(f, x, rows, out, scale);
       case Isa::Avx2: return score_axis_avx2(f, x, rows, out, scale);
