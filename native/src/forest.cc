@@ -400,6 +400,34 @@ NADIR_TARGET_AVX512 void axis_rows_avx512(const ForestView& f, const float* x, f
         j[b] = _mm512_maskz_mov_epi32(right, one);
       }
       k = 1;
+      if (f.depth > 1) {  // level 1: two candidate columns, picked by a blend instead of a gather
+        const float* c1 = x + std::min(static_cast<uint32_t>(ft[1]), fmax1) * 16;
+        const float* c2 = x + std::min(static_cast<uint32_t>(ft[2]), fmax1) * 16;
+        const __m512 t1 = _mm512_set1_ps(th[1]), t2 = _mm512_set1_ps(th[2]);
+        for (int b = 0; b < NB; ++b) {
+          const __mmask16 odd = _mm512_test_epi32_mask(j[b], one);
+          const __m512 xv = _mm512_mask_blend_ps(odd, _mm512_load_ps(c1 + b * 16 * nf), _mm512_load_ps(c2 + b * 16 * nf));
+          const __mmask16 right = _mm512_cmp_ps_mask(xv, _mm512_mask_blend_ps(odd, t1, t2), _CMP_GT_OQ);
+          j[b] = _mm512_mask_add_epi32(_mm512_add_epi32(j[b], j[b]), right, _mm512_add_epi32(j[b], j[b]), one);
+        }
+        k = 2;
+      }
+      if (f.depth > 2) {  // level 2: four candidate columns
+        const float* c[4];
+        for (int q = 0; q < 4; ++q) c[q] = x + std::min(static_cast<uint32_t>(ft[3 + q]), fmax1) * 16;
+        const __m512 T = _mm512_maskz_loadu_ps(0xF, th + 3);
+        const __m512i two = _mm512_set1_epi32(2);
+        for (int b = 0; b < NB; ++b) {
+          const size_t o = b * 16 * nf;
+          const __mmask16 b0 = _mm512_test_epi32_mask(j[b], one), b1 = _mm512_test_epi32_mask(j[b], two);
+          const __m512 lo = _mm512_mask_blend_ps(b0, _mm512_load_ps(c[0] + o), _mm512_load_ps(c[1] + o));
+          const __m512 hi = _mm512_mask_blend_ps(b0, _mm512_load_ps(c[2] + o), _mm512_load_ps(c[3] + o));
+          const __m512 xv = _mm512_mask_blend_ps(b1, lo, hi);
+          const __mmask16 right = _mm512_cmp_ps_mask(xv, _mm512_permutexvar_ps(j[b], T), _CMP_GT_OQ);
+          j[b] = _mm512_mask_add_epi32(_mm512_add_epi32(j[b], j[b]), right, _mm512_add_epi32(j[b], j[b]), one);
+        }
+        k = 3;
+      }
     }
     for (; k < f.depth; ++k) {
       const int* fk = ft + (1 << k) - 1;
