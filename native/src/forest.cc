@@ -306,6 +306,35 @@ NADIR_TARGET_AVX2 void axis_rows_avx2(const ForestView& f, const float* x, float
       for (int b = 0; b < NB; ++b)
         j[b] = _mm256_srli_epi32(_mm256_castps_si256(_mm256_cmp_ps(_mm256_load_ps(col + b * 8 * nf), t0, _CMP_GT_OQ)), 31);
       k = 1;
+      // Levels 1 and 2: two or four candidate columns, picked by blends instead of gathers.
+      if (f.depth > 1) {
+        const float* c1 = x + std::min(static_cast<uint32_t>(ft[1]), fmax1) * 8;
+        const float* c2 = x + std::min(static_cast<uint32_t>(ft[2]), fmax1) * 8;
+        const __m256 t1 = _mm256_set1_ps(th[1]), t2 = _mm256_set1_ps(th[2]);
+        for (int b = 0; b < NB; ++b) {
+          const __m256 odd = _mm256_castsi256_ps(_mm256_slli_epi32(j[b], 31));
+          const __m256 xv = _mm256_blendv_ps(_mm256_load_ps(c1 + b * 8 * nf), _mm256_load_ps(c2 + b * 8 * nf), odd);
+          const __m256i right = _mm256_castps_si256(_mm256_cmp_ps(xv, _mm256_blendv_ps(t1, t2, odd), _CMP_GT_OQ));
+          j[b] = _mm256_sub_epi32(_mm256_add_epi32(j[b], j[b]), right);
+        }
+        k = 2;
+      }
+      if (f.depth > 2) {
+        const float* c[4];
+        for (int q = 0; q < 4; ++q) c[q] = x + std::min(static_cast<uint32_t>(ft[3 + q]), fmax1) * 8;
+        const __m256 T = _mm256_maskload_ps(th + 3, _mm256_setr_epi32(-1, -1, -1, -1, 0, 0, 0, 0));
+        for (int b = 0; b < NB; ++b) {
+          const size_t o = b * 8 * nf;
+          const __m256 b0 = _mm256_castsi256_ps(_mm256_slli_epi32(j[b], 31));
+          const __m256 b1 = _mm256_castsi256_ps(_mm256_slli_epi32(j[b], 30));
+          const __m256 lo = _mm256_blendv_ps(_mm256_load_ps(c[0] + o), _mm256_load_ps(c[1] + o), b0);
+          const __m256 hi = _mm256_blendv_ps(_mm256_load_ps(c[2] + o), _mm256_load_ps(c[3] + o), b0);
+          const __m256 xv = _mm256_blendv_ps(lo, hi, b1);
+          const __m256i right = _mm256_castps_si256(_mm256_cmp_ps(xv, _mm256_permutevar8x32_ps(T, j[b]), _CMP_GT_OQ));
+          j[b] = _mm256_sub_epi32(_mm256_add_epi32(j[b], j[b]), right);
+        }
+        k = 3;
+      }
     }
     for (; k < f.depth; ++k) {
       const int* fk = ft + (1 << k) - 1;
