@@ -457,6 +457,24 @@ NADIR_TARGET_AVX512 void axis_rows_avx512(const ForestView& f, const float* x, f
         }
         k = 3;
       }
+      if (f.depth > 3) {  // level 3: eight candidate columns
+        const float* c[8];
+        for (int q = 0; q < 8; ++q) c[q] = x + std::min(static_cast<uint32_t>(ft[7 + q]), fmax1) * 16;
+        const __m512 T = _mm512_maskz_loadu_ps(0xFF, th + 7);
+        const __m512i two = _mm512_set1_epi32(2), four = _mm512_set1_epi32(4);
+        for (int b = 0; b < NB; ++b) {
+          const size_t o = b * 16 * nf;
+          const __mmask16 b0 = _mm512_test_epi32_mask(j[b], one), b1 = _mm512_test_epi32_mask(j[b], two), b2 = _mm512_test_epi32_mask(j[b], four);
+          const __m512 q0 = _mm512_mask_blend_ps(b0, _mm512_load_ps(c[0] + o), _mm512_load_ps(c[1] + o));
+          const __m512 q1 = _mm512_mask_blend_ps(b0, _mm512_load_ps(c[2] + o), _mm512_load_ps(c[3] + o));
+          const __m512 q2 = _mm512_mask_blend_ps(b0, _mm512_load_ps(c[4] + o), _mm512_load_ps(c[5] + o));
+          const __m512 q3 = _mm512_mask_blend_ps(b0, _mm512_load_ps(c[6] + o), _mm512_load_ps(c[7] + o));
+          const __m512 xv = _mm512_mask_blend_ps(b2, _mm512_mask_blend_ps(b1, q0, q1), _mm512_mask_blend_ps(b1, q2, q3));
+          const __mmask16 right = _mm512_cmp_ps_mask(xv, _mm512_permutexvar_ps(j[b], T), _CMP_GT_OQ);
+          j[b] = _mm512_mask_add_epi32(_mm512_add_epi32(j[b], j[b]), right, _mm512_add_epi32(j[b], j[b]), one);
+        }
+        k = 4;
+      }
     }
     for (; k < f.depth; ++k) {
       const int* fk = ft + (1 << k) - 1;
