@@ -619,11 +619,11 @@ NADIR_TARGET_AVX512 void score_axis_avx512(const ForestView& f, const float* x, 
   const size_t nf = f.n_features;
   size_t i = 0;
   if (nf <= 64) {
-    alignas(64) float xt[4 * 16 * 64];
+    alignas(64) float xt[8 * 16 * 64];
     auto transpose = [&](const float* xb, size_t blocks) { transpose16_avx512(xb, nf, blocks, xt); };
-    for (; i + 64 <= rows; i += 64) {
-      transpose(x + i * nf, 4);
-      axis_rows_avx512<4, true>(f, xt, out + i, scale);
+    for (; i + 128 <= rows; i += 128) {
+      transpose(x + i * nf, 8);
+      axis_rows_avx512<8, true>(f, xt, out + i, scale);
     }
     for (; i + 16 <= rows; i += 16) {
       transpose(x + i * nf, 1);
