@@ -63,36 +63,50 @@ struct Builder {
   const ForestParams& p;
   const ForestOut& out;
   size_t internal, leaves;
-  // Per-thread scratch.
-  std::vector<uint32_t> perm;      // identity between trees
-  std::vector<size_t> swaps;
+  size_t rows;
+  // Per-thread scratch, O(sampleSize + cols): nothing here grows with the row count.
   std::vector<uint32_t> idx;       // the tree's sample, partitioned in place
+  std::vector<uint32_t> seen;      // open-addressing set for sampling
+  int seen_bits = 0;
   std::vector<uint32_t> fperm;     // feature draw order
   std::vector<float> lo, hi;       // bounding box (hyperplane)
-  std::vector<double> point;
   Rng rng{0, 0};
   size_t t = 0;
 
-  Builder(const float* x_, size_t rows, size_t cols_, const ForestParams& p_, const ForestOut& o)
+  Builder(const float* x_, size_t rows_, size_t cols_, const ForestParams& p_, const ForestOut& o)
       : x(x_), cols(cols_), p(p_), out(o), internal((size_t{1} << p_.depth) - 1), leaves(size_t{1} << p_.depth),
-        perm(rows), idx(p_.sample_size), fperm(cols_), lo(cols_), hi(cols_), point(cols_) {
-    std::iota(perm.begin(), perm.end(), 0u);
+        rows(rows_), idx(p_.sample_size), fperm(cols_), lo(cols_), hi(cols_) {
+    while ((size_t{1} << seen_bits) < 2 * idx.size()) ++seen_bits;
+    seen.assign(size_t{1} << seen_bits, kEmpty);
+  }
+
+  static constexpr uint32_t kEmpty = 0xFFFFFFFFu;  // rows < 2^31, so never a row index
+
+  bool insert(uint32_t v) {
+    const size_t mask = seen.size() - 1;
+    size_t h = (static_cast<uint64_t>(v) * 0x9E3779B97F4A7C15ull) >> (64 - seen_bits) & mask;
+    for (; seen[h] != kEmpty; h = (h + 1) & mask)
+      if (seen[h] == v) return false;
+    seen[h] = v;
+    return true;
   }
 
   void tree(size_t tree_index) {
     t = tree_index;
     rng = Rng(p.seed, tree_index);
-    // Sample psi rows without replacement: partial Fisher-Yates, undone afterwards so the next tree
-    // starts from the identity whatever this thread built before.
-    const size_t n = perm.size(), psi = static_cast<size_t>(p.sample_size);
-    swaps.resize(psi);
-    for (size_t i = 0; i < psi; ++i) {
-      size_t j = i + rng.below(n - i);
-      std::swap(perm[i], perm[j]);
-      swaps[i] = j;
+    // psi distinct rows by Floyd's algorithm. The set depends only on (seed, tree); the order of
+    // idx does not matter, since a tree depends only on which rows reach each node.
+    const size_t n = rows, psi = static_cast<size_t>(p.sample_size);
+    std::fill(seen.begin(), seen.end(), kEmpty);
+    for (size_t j = n - psi, k = 0; j < n; ++j, ++k) {
+      const uint32_t r = static_cast<uint32_t>(rng.below(j + 1));
+      if (insert(r)) {
+        idx[k] = r;
+      } else {
+        insert(static_cast<uint32_t>(j));
+        idx[k] = static_cast<uint32_t>(j);
+      }
     }
-    std::copy(perm.begin(), perm.begin() + psi, idx.begin());
-    for (size_t i = psi; i-- > 0;) std::swap(perm[i], perm[swaps[i]]);
     std::iota(fperm.begin(), fperm.end(), 0u);
     node(0, 0, 0, psi);
   }
@@ -667,18 +681,10 @@ double iforest_c(double n) {
 
 void forest_fit(const float* x, size_t rows, size_t cols, const ForestParams& p, const ForestOut& out) {
   const int threads = std::min(resolve_threads(p.threads), p.trees);
-  std::vector<Builder*> builders(static_cast<size_t>(std::max(threads, 1)), nullptr);
-  try {
-    parallel_for(static_cast<size_t>(p.trees), threads, [&](size_t b, size_t e, int ti) {
-      Builder* bld = new Builder(x, rows, cols, p, out);
-      builders[ti] = bld;
-      for (size_t t = b; t < e; ++t) bld->tree(t);
-    });
-  } catch (...) {
-    for (auto* b : builders) delete b;
-    throw;
-  }
-  for (auto* b : builders) delete b;
+  parallel_for(static_cast<size_t>(p.trees), threads, [&](size_t b, size_t e, int) {
+    Builder bld(x, rows, cols, p, out);
+    for (size_t t = b; t < e; ++t) bld.tree(t);
+  });
 }
 
 void forest_score_scalar(const ForestView& f, const float* x, size_t rows, float* out) {
