@@ -39,12 +39,13 @@ struct Rng {
   }
 };
 
-// One dot product used by fit, scoring and explain alike (same order, same rounding), so the side
-// a training row was sent to at fit is the side scoring sends it to. Kept out of SIMD-target
-// functions so the compiler cannot contract it into FMAs differently in different places.
-inline float dot(const float* a, const float* b, size_t n) {
-  float s = 0;
-  for (size_t j = 0; j < n; ++j) s += a[j] * b[j];
+// One dot product used by fit, scoring and explain alike (same order), so the side a training row
+// was sent to at fit is the side scoring sends it to. Accumulated in double: a product of two floats
+// is exact in double, so whether the compiler contracts s + a * b into an FMA (it may, on builds
+// with FMA enabled) cannot change the result.
+inline double dot(const float* a, const float* b, size_t n) {
+  double s = 0;
+  for (size_t j = 0; j < n; ++j) s += static_cast<double>(a[j]) * b[j];
   return s;
 }
 
@@ -253,9 +254,9 @@ inline float path_sum_hyper(const ForestView& f, const float* xr) {
       const float* n1 = nv + (a1 + g1) * nf;
       const float* n2 = nv + (a2 + g2) * nf;
       const float* n3 = nv + (a3 + g3) * nf;
-      float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
       for (size_t c = 0; c < nf; ++c) {
-        const float v = xr[c];
+        const double v = xr[c];
         s0 += v * n0[c];
         s1 += v * n1[c];
         s2 += v * n2[c];
