@@ -31,8 +31,8 @@ struct Rng {
   }
   // Uniform in [0, 1).
   double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-  // Uniform integer in [0, n).
-  size_t below(size_t n) { return static_cast<size_t>((static_cast<unsigned __int128>(next()) * n) >> 64); }
+  // Uniform integer in [0, n) for n <= 2^32 (row and feature counts are below 2^31).
+  size_t below(size_t n) { return static_cast<size_t>(((next() >> 32) * n) >> 32); }
   double gaussian() {
     double u = 1.0 - uniform();  // (0, 1]
     return std::sqrt(-2.0 * std::log(u)) * std::cos(6.283185307179586 * uniform());
