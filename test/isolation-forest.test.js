@@ -137,11 +137,13 @@ describe('IsolationForest', () => {
       { rows: 130, cols: 2, trees: 4, maxDepth: 1 },
       { rows: 301, cols: 70, trees: 7 },
       { rows: 517, cols: 21, trees: 11, maxDepth: 7 },
+      { rows: 1003, cols: 5, trees: 9, maxDepth: 10, extensionLevel: 2 },
+      { rows: 211, cols: 66, trees: 5, extensionLevel: 65 },
     ];
     for (const c of cases) {
       it(`every level gives identical scores (${JSON.stringify(c)})`, async () => {
         const X = synthetic({ rows: c.rows, cols: c.cols, seed: c.rows }).X;
-        const d = await fitted(X, { trees: c.trees, maxDepth: c.maxDepth });
+        const d = await fitted(X, { trees: c.trees, maxDepth: c.maxDepth, extensionLevel: c.extensionLevel });
         const runs = await atEachLevel(() => d.score(X));
         for (const r of runs) identical(r.result, runs[0].result);
         // The scalar reference, checked independently in JS (float sum in tree order).
@@ -153,7 +155,15 @@ describe('IsolationForest', () => {
           let acc = Math.fround(0);
           for (let t = 0; t < f.trees; t++) {
             let g = 0;
-            for (let k = 0; k < f.depth; k++) g = 2 * g + 1 + (X.data[i * X.cols + f.feature[t * I + g]] > f.threshold[t * I + g] ? 1 : 0);
+            for (let k = 0; k < f.depth; k++) {
+              if (f.feature) {
+                g = 2 * g + 1 + (X.data[i * X.cols + f.feature[t * I + g]] > f.threshold[t * I + g] ? 1 : 0);
+              } else {
+                let dot = 0; // float products are exact in double, as in the native path
+                for (let j = 0; j < X.cols; j++) dot += X.data[i * X.cols + j] * f.normal[(t * I + g) * X.cols + j];
+                g = 2 * g + 1 + (dot > f.offset[t * I + g] ? 1 : 0);
+              }
+            }
             acc = Math.fround(acc + f.leaf[t * (I + 1) + g - I]);
           }
           ref[i] = Math.pow(2, -acc / (f.trees * cn(f.sampleSize)));

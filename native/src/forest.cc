@@ -650,6 +650,74 @@ NADIR_TARGET_AVX512 void score_axis_avx512(const ForestView& f, const float* x, 
   }
   for (; i < rows; ++i) out[i] = finish(path_sum_axis_avx512(f, x + i * nf), scale);
 }
+// ---------------------------------------------------------------- hyperplane scoring: AVX-512
+
+// 16 rows per pair of double vectors, NB pairs per pass, rows feature-major as in axis_rows_avx512.
+// Each lane accumulates its dot product in double in feature order, exactly as `dot` does (float
+// products are exact in double), so scores equal the scalar path's bit for bit.
+template <int NB>
+NADIR_TARGET_AVX512 void hyper_rows_avx512(const ForestView& f, const float* xt, float* out, double scale) {
+  const size_t I = f.internal(), L = f.leaves(), nf = f.n_features;
+  const __m512i nfv = _mm512_set1_epi32(static_cast<int>(nf));
+  const __m512i one = _mm512_set1_epi32(1);
+  const __m512i base = _mm512_set1_epi32(static_cast<int>(I));
+  __m512 acc[NB];
+  for (int b = 0; b < NB; ++b) acc[b] = _mm512_setzero_ps();
+  for (int t = 0; t < f.trees; ++t) {
+    const float* nv = f.normal + t * I * nf;
+    const float* of = f.offset + t * I;
+    __m512i g[NB];
+    for (int b = 0; b < NB; ++b) g[b] = _mm512_setzero_si512();
+    for (int k = 0; k < f.depth; ++k) {
+      __m512d lo[NB], hi[NB];
+      __m512i row[NB];
+      for (int b = 0; b < NB; ++b) {
+        lo[b] = hi[b] = _mm512_setzero_pd();
+        row[b] = _mm512_mullo_epi32(g[b], nfv);
+      }
+      for (size_t c = 0; c < nf; ++c) {
+        for (int b = 0; b < NB; ++b) {
+          // The root is the same node for every lane: a broadcast instead of a gather.
+          const __m512 n = k == 0 ? _mm512_set1_ps(nv[c]) : _mm512_i32gather_ps(_mm512_add_epi32(row[b], _mm512_set1_epi32(static_cast<int>(c))), nv, 4);
+          const __m512 xv = _mm512_load_ps(xt + b * 16 * nf + c * 16);
+          lo[b] = _mm512_add_pd(lo[b], _mm512_mul_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(xv)), _mm512_cvtps_pd(_mm512_castps512_ps256(n))));
+          hi[b] = _mm512_add_pd(hi[b], _mm512_mul_pd(_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(xv), 1))),
+                                                     _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(n), 1)))));
+        }
+      }
+      for (int b = 0; b < NB; ++b) {
+        const __m512 o = k == 0 ? _mm512_set1_ps(of[0]) : _mm512_i32gather_ps(g[b], of, 4);
+        const __mmask8 rl = _mm512_cmp_pd_mask(lo[b], _mm512_cvtps_pd(_mm512_castps512_ps256(o)), _CMP_GT_OQ);
+        const __mmask8 rh = _mm512_cmp_pd_mask(hi[b], _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(o), 1))), _CMP_GT_OQ);
+        const __mmask16 right = static_cast<__mmask16>(rl | (static_cast<unsigned>(rh) << 8));
+        g[b] = _mm512_add_epi32(_mm512_add_epi32(g[b], g[b]), one);
+        g[b] = _mm512_mask_add_epi32(g[b], right, g[b], one);
+      }
+    }
+    const float* lf = f.leaf + t * L;
+    for (int b = 0; b < NB; ++b) acc[b] = _mm512_add_ps(acc[b], _mm512_i32gather_ps(_mm512_sub_epi32(g[b], base), lf, 4));
+  }
+  alignas(64) float sums[16];
+  for (int b = 0; b < NB; ++b) {
+    _mm512_store_ps(sums, acc[b]);
+    for (int l = 0; l < 16; ++l) out[b * 16 + l] = finish(sums[l], scale);
+  }
+}
+
+NADIR_TARGET_AVX512 void score_hyper_avx512(const ForestView& f, const float* x, size_t rows, float* out, double scale) {
+  const size_t nf = f.n_features;
+  alignas(64) float xt[4 * 16 * 64];
+  size_t i = 0;
+  for (; i + 64 <= rows; i += 64) {
+    transpose16_avx512(x + i * nf, nf, 4, xt);
+    hyper_rows_avx512<4>(f, xt, out + i, scale);
+  }
+  for (; i + 16 <= rows; i += 16) {
+    transpose16_avx512(x + i * nf, nf, 1, xt);
+    hyper_rows_avx512<1>(f, xt, out + i, scale);
+  }
+  score_rows_scalar(f, x + i * nf, rows - i, out + i, scale);
+}
 #endif  // NADIR_X86
 
 void score_rows(const ForestView& f, const float* x, size_t rows, float* out, double scale) {
@@ -662,6 +730,7 @@ void score_rows(const ForestView& f, const float* x, size_t rows, float* out, do
       default: break;
     }
   }
+  if (f.hyperplane() && f.n_features <= 64 && active_isa() == Isa::Avx512) return score_hyper_avx512(f, x, rows, out, scale);
 #endif
   score_rows_scalar(f, x, rows, out, scale);
 }
