@@ -43,7 +43,7 @@ interface Forest {
  * is 2^(-E[h(x)] / c(sampleSize)) in (0, 1], comparable with scikit-learn's `-score_samples`;
  * higher = more anomalous. Trees grow in parallel natively; scoring runs a branchless SIMD
  * traversal of fixed-depth flat trees. With `extensionLevel` > 0 it is the extended isolation
- * forest (hyperplane splits; scored by a scalar path, several times slower than axis splits).
+ * forest (hyperplane splits: a dot product per node, several times slower to score than axis splits).
  *
  * The contamination threshold and the `normalize` table come from the training scores; on more
  * than 32768 training rows they are estimated from 32768 evenly spaced rows, so fit time does not
