@@ -8,3 +8,5 @@ export type { DetectorOptions, NormalizeMethod } from './detectors/base';
 export { reconstructionError, simdInfo, setSimd } from './kernels';
 export type { ErrorKind, SimdLevel } from './kernels';
 export { rocAuc, averagePrecision } from './metrics';
+export { Mahalanobis } from './detectors/mahalanobis';
+export type { MahalanobisOptions, MahalanobisMethod } from './detectors/mahalanobis';
