@@ -10,3 +10,5 @@ export type { ErrorKind, SimdLevel } from './kernels';
 export { rocAuc, averagePrecision } from './metrics';
 export { Mahalanobis } from './detectors/mahalanobis';
 export type { MahalanobisOptions, MahalanobisMethod } from './detectors/mahalanobis';
+export { PCA } from './detectors/pca';
+export type { PCAOptions, PCAScore } from './detectors/pca';
