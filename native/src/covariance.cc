@@ -12,8 +12,10 @@ namespace nadir {
 
 void mean_covariance(const float* x, size_t n, size_t d, double* mean, double* cov, double* lw,
                      int threads) {
-  // Fixed partition (at most 64 blocks) so sums do not depend on the thread count.
-  size_t nblocks = std::min<size_t>(64, (n + 4095) / 4096);
+  // Fixed partition (at most 64 blocks, fewer for wide data so the per-block sums stay under
+  // ~32 MB) so sums do not depend on the thread count.
+  size_t tri_cells = d * (d + 1) / 2 + 1;
+  size_t nblocks = std::min<size_t>({64, (n + 4095) / 4096, std::max<size_t>(1, (size_t{4} << 20) / tri_cells)});
   nblocks = std::max<size_t>(nblocks, 1);
   size_t bs = (n + nblocks - 1) / nblocks;
   std::vector<double> part(nblocks * d, 0.0);

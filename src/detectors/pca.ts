@@ -14,7 +14,8 @@ export interface PCAOptions extends DetectorOptions {
    * - 'weighted' (default): PyOD's PCA score, sum over the kept components v_k of |u - v_k| / r_k,
    *   with u the standardized row and r_k the component's share of the total variance. (PyOD
    *   describes it as Shyu et al.'s eigenvalue-weighted score; its code measures the distance from
-   *   the row to each unit eigenvector, which is what this reproduces.)
+   *   the row to each unit eigenvector, which is what this reproduces, scikit-learn's component
+   *   signs included. Rows are always centered; PyOD skips centering when standardization is off.)
    * - 'projection': Shyu et al. (2003), sum over the kept components of (v_k . u)^2 / lambda_k; with
    *   all components this is the Mahalanobis distance.
    * - 'reconstruction': squared error of reconstructing u from the kept (top) components.
@@ -31,7 +32,11 @@ export interface PCAOptions extends DetectorOptions {
 
 const OWN = ['standardize', 'score', 'components', 'varianceExplained'] as const;
 
-/** Eigenvalues below this fraction of the largest are rounding noise of dependent features; they are raised to it. */
+/**
+ * Eigenvalues below this fraction of the largest are rounding noise of exactly dependent features
+ * (PyOD divides by them as they are, giving weights near 1e17); they are raised to it, which keeps
+ * scores finite and the ranking unchanged.
+ */
 const EIGEN_FLOOR = 1e-9;
 
 /**
