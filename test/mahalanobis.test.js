@@ -297,6 +297,8 @@ describe('Mahalanobis', () => {
     await det.fit(X);
     assert.throws(() => det.scoreSync([1, 2]), /columns|3/);
     assert.throws(() => det.scoreSync([[1, 2, NaN]]), /NaN/);
+    assert.throws(() => native.gaussianFitAsync(Float32Array.of(1, 2, NaN, 4, 5, 6), 3, 2, true, -1, 3, 10, 1, 1), /Expected finite values in x/);
+    assert.throws(() => native.gaussianFitAsync(new Float32Array(6), 3, 2, true, -1, 4, 10, 1, 1), /support/);
     assert.throws(() => native.projectRows(X.data, 100, 3, new Float32Array(2), new Float32Array(9), 3, true, 0, null, null, new Float32Array(100)), /Expected 3 elements in center/);
     assert.throws(() => native.projectRows(X.data, 100, 3, new Float32Array(3), new Float32Array(9), 3, true, 1, null, null, new Float32Array(100)), /Expected Float32Array for weight/);
   });

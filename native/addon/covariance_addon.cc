@@ -9,6 +9,7 @@
 #include "async.h"
 #include "modules.h"
 #include "nadir/covariance.h"
+#include "nadir/kernels.h"
 #include "nadir/linalg.h"
 #include "nadir/parallel.h"
 #include "nadir/projection.h"
@@ -32,6 +33,12 @@ size_t Rows(const Napi::CallbackInfo& info, size_t i) {
 }
 size_t Cols(const Napi::CallbackInfo& info, size_t i) {
   return static_cast<size_t>(integer(info, i, "cols", 1, 100000));
+}
+
+// Fitting sorts distances: NaN would break the ordering, so training data must be finite.
+void ExpectFinite(Napi::Env env, const Span<float>& x) {
+  int64_t bad = first_non_finite(x.data, x.length);
+  if (bad >= 0) range_fail(env, "Expected finite values in x but element " + std::to_string(bad) + " is not");
 }
 
 // ------------------------------------------------------------------ Gaussian fit
@@ -76,6 +83,7 @@ Napi::Value GaussianFitAsync(const Napi::CallbackInfo& info) {
   uint64_t seed = static_cast<uint64_t>(integer(info, 7, "seed", 0, 4294967295LL));
   int threads = static_cast<int>(integer(info, 8, "threads", 0, 1024));
   if (rows < 2) range_fail(env, "Expected at least 2 rows");
+  ExpectFinite(env, x);
   if (robust && (h < d + 1 || h > rows))
     range_fail(env, "Expected support in [cols + 1, rows] but received " + std::to_string(h));
   auto res = std::make_shared<GaussFit>();
@@ -301,6 +309,7 @@ Napi::Value PcaFitAsync(const Napi::CallbackInfo& info) {
   bool standardize = boolean(info, 3, "standardize");
   int threads = static_cast<int>(integer(info, 4, "threads", 0, 1024));
   if (rows < 2) range_fail(env, "Expected at least 2 rows");
+  ExpectFinite(env, x);
   auto res = std::make_shared<PcaFit>();
   const float* xp = x.data;
   auto work = [=]() {
