@@ -106,6 +106,15 @@ describe('Mahalanobis', () => {
     assert.ok(differs, 'different seeds should pick different subsets on cardio');
   });
 
+  it('small n (all starts on the full data) is accurate and thread-independent', async () => {
+    const { X, labels } = clustered({ rows: 400, cols: 3, share: 0.2, seed: 4 });
+    const a = await new Mahalanobis({ method: 'robust', seed: 9, threads: 1 }).fit(X);
+    const b = await new Mahalanobis({ method: 'robust', seed: 9, threads: 2 }).fit(X);
+    const sa = await a.score(X);
+    assert.deepStrictEqual(await b.score(X), sa);
+    assert.ok(rocAuc(sa, labels) > 0.99);
+  });
+
   it('large n uses subsampled FastMCD and stays accurate', async () => {
     const { X, labels } = clustered({ rows: 6000, cols: 4, share: 0.1, seed: 9 });
     const det = await new Mahalanobis({ method: 'robust', seed: 3, trials: 100 }).fit(X);
