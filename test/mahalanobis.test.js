@@ -267,6 +267,38 @@ describe('Mahalanobis', () => {
       });
     }
 
+    it('the few-rows latency path is bit-identical to the batch kernel at each level', async () => {
+      const rand = rng(77);
+      for (const d of [1, 5, 10, 17, 40, 90]) {
+        for (const k of [d, Math.max(1, d - 3), d + 9]) {
+          const lower = k === d && d % 2 === 0;
+          const rows = 40;
+          const x = Float32Array.from({ length: rows * d }, () => rand() * 6 - 3);
+          const c = Float32Array.from({ length: d }, () => rand() - 0.5);
+          const w = Float32Array.from({ length: k * d }, () => rand() - 0.5);
+          if (lower) for (let r = 0; r < d; r++) for (let j = r + 1; j < d; j++) w[r * d + j] = 0;
+          const wt = new Float32Array(d * k);
+          for (let r = 0; r < k; r++) for (let j = 0; j < d; j++) wt[j * k + r] = w[r * d + j];
+          const weight = Float32Array.from({ length: k }, () => rand());
+          const scale = Float32Array.from({ length: d }, () => 0.2 + rand());
+          await atEachLevel((level) => {
+            for (const mode of [0, 1, 2]) {
+              const per = mode === 2 ? k : 1;
+              const batch = new Float32Array(rows * per);
+              native.projectRows(x, rows, d, c, w, k, lower, mode, weight, scale, batch);
+              for (const start of [0, 13, 37]) {
+                const n = Math.min(rows - start, 1 + (start % 4));
+                const few = new Float32Array(n * per);
+                native.projectRows(x.subarray(start * d, (start + n) * d), n, d, c, w, k, lower, mode, weight, scale, few, wt);
+                assert.deepStrictEqual(few, batch.subarray(start * per, (start + n) * per), `${level} d=${d} k=${k} mode=${mode} start=${start}`);
+              }
+            }
+          });
+        }
+      }
+      assert.throws(() => native.projectRows(new Float32Array(3), 1, 3, new Float32Array(3), new Float32Array(9), 3, true, 0, null, null, new Float32Array(1), new Float32Array(8)), /Expected 9 elements in transposed/);
+    });
+
     it('threaded batch scoring equals single-threaded at each level', async () => {
       const { X } = synthetic({ rows: 20001, cols: 10, seed: 2 });
       const det = await new Mahalanobis({ seed: 1, threads: 1 }).fit(X);

@@ -131,6 +131,9 @@ Napi::Value GaussianFitAsync(const Napi::CallbackInfo& info) {
 
 // ------------------------------------------------------------------ projection kernels
 
+// Up to this many rows, scoring with lanes over outputs beats lanes over rows.
+constexpr size_t kFewRows = 4;
+
 struct ProjArgs {
   const float* x;
   size_t rows, d, k;
@@ -176,8 +179,18 @@ ProjArgs ParseProj(const Napi::CallbackInfo& info) {
   return a;
 }
 
+// Optional 12th argument: the transposed matrix (d x k), which lets a few rows take the latency
+// path (bit-identical to the batch kernel).
 Napi::Value ProjectRows(const Napi::CallbackInfo& info) {
   ProjArgs a = ParseProj(info);
+  if (info.Length() > 11 && !info[11].IsNull() && !info[11].IsUndefined()) {
+    auto wt = f32(info, 11, "transposed");
+    expect_length(info.Env(), wt, a.k * a.d, "transposed");
+    if (a.rows <= kFewRows) {
+      project_rows_few(a.x, a.rows, a.d, a.center, a.w, wt.data, a.k, a.lower, a.mode, a.weight, a.scale, a.out);
+      return info.Env().Undefined();
+    }
+  }
   project_rows(a.x, a.rows, a.d, a.center, a.w, a.k, a.lower, a.mode, a.weight, a.scale, a.out);
   return info.Env().Undefined();
 }
@@ -242,13 +255,13 @@ Napi::Value DistanceContributionsAsync(const Napi::CallbackInfo& info) {
 }
 
 struct ReconArgs {
-  const float *x, *center, *scale, *v;
+  const float *x, *center, *scale, *v, *vt = nullptr;
   size_t rows, d, k;
   float* out;
   float* contrib = nullptr;
 };
 
-// (x, rows, d, center, scale, v, k, out, contrib|null)
+// (x, rows, d, center, scale, v, k, out, contrib|null, [threads], [transposed v (d x k) | null])
 ReconArgs ParseRecon(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ReconArgs a;
@@ -274,13 +287,18 @@ ReconArgs ParseRecon(const Napi::CallbackInfo& info) {
   a.center = c.data;
   a.scale = s.data;
   a.v = v.data;
+  if (info.Length() > 10 && !info[10].IsNull() && !info[10].IsUndefined()) {
+    auto vt = f32(info, 10, "transposed");
+    expect_length(env, vt, a.k * a.d, "transposed");
+    a.vt = vt.data;
+  }
   a.out = out.data;
   return a;
 }
 
 Napi::Value PcaReconstructionError(const Napi::CallbackInfo& info) {
   ReconArgs a = ParseRecon(info);
-  pca_reconstruction_error(a.x, a.rows, a.d, a.center, a.scale, a.v, a.k, a.out, a.contrib, 1);
+  pca_reconstruction_error(a.x, a.rows, a.d, a.center, a.scale, a.v, a.k, a.out, a.contrib, 1, a.vt);
   return info.Env().Undefined();
 }
 
@@ -289,8 +307,8 @@ Napi::Value PcaReconstructionErrorAsync(const Napi::CallbackInfo& info) {
   int threads = static_cast<int>(integer(info, 9, "threads", 0, 1024));
   return Job::Start(
       info.Env(),
-      [a, threads]() { pca_reconstruction_error(a.x, a.rows, a.d, a.center, a.scale, a.v, a.k, a.out, a.contrib, threads); },
-      nullptr, {info[0], info[3], info[4], info[5], info[7], info[8]});
+      [a, threads]() { pca_reconstruction_error(a.x, a.rows, a.d, a.center, a.scale, a.v, a.k, a.out, a.contrib, threads, a.vt); },
+      nullptr, {info[0], info[3], info[4], info[5], info[7], info[8], info[10]});
 }
 
 // ------------------------------------------------------------------ PCA fit

@@ -220,6 +220,92 @@ NADIR_TARGET_AVX2 static void project_rows_avx2(const float* x, size_t rows, siz
     }
   }
 }
+// ---------------------------------------------------------------- few rows: outputs in lanes
+
+// Shared scalar tail of the few-rows path: the per-row reduction over r in order, with the same
+// single-rounding operations the vector kernels use (FMA, fused 2p subtraction, sqrt).
+NADIR_TARGET_AVX2 static float reduce_outputs(ProjReduce mode, const float* p, size_t k,
+                                              const float* weight, float nz1) {
+  __m128 acc = _mm_setzero_ps();
+  for (size_t r = 0; r < k; ++r) {
+    __m128 pr = _mm_set_ss(p[r]);
+    if (mode == ProjReduce::SumSquares) {
+      acc = _mm_fmadd_ss(pr, pr, acc);
+    } else {
+      __m128 q = _mm_max_ss(_mm_fnmadd_ss(_mm_set_ss(2.0f), pr, _mm_set_ss(nz1)), _mm_setzero_ps());
+      acc = _mm_fmadd_ss(_mm_set_ss(weight[r]), _mm_sqrt_ss(q), acc);
+    }
+  }
+  return _mm_cvtss_f32(acc);
+}
+
+// Centered row and |scale * z|^2 + 1, in the vector kernels' order of operations.
+NADIR_TARGET_AVX2 static float center_row(const float* xi, size_t d, const float* center,
+                                          const float* scale, bool dist, float* z) {
+  __m128 nz = _mm_setzero_ps();
+  for (size_t j = 0; j < d; ++j) {
+    __m128 v = _mm_sub_ss(_mm_set_ss(xi[j]), _mm_set_ss(center[j]));
+    z[j] = _mm_cvtss_f32(v);
+    if (dist) {
+      __m128 u = _mm_mul_ss(v, _mm_set_ss(scale[j]));
+      nz = _mm_fmadd_ss(u, u, nz);
+    }
+  }
+  return _mm_cvtss_f32(_mm_add_ss(nz, _mm_set_ss(1.0f)));
+}
+
+NADIR_TARGET_AVX512 static void project_few_avx512(const float* x, size_t rows, size_t d,
+                                                   const float* center, const float* wt, size_t k,
+                                                   bool lower, ProjReduce mode,
+                                                   const float* weight, const float* scale,
+                                                   float* out) {
+  // Stack buffers for the usual sizes: this path exists for latency.
+  float zs[64], ps[64 + 8];
+  std::vector<float> zh, ph;
+  float* z = d <= 64 ? zs : (zh.resize(d), zh.data());
+  float* p = k <= 64 ? ps : (ph.resize(k + 8), ph.data());
+  const bool dist = mode == ProjReduce::Distance;
+  for (size_t i = 0; i < rows; ++i) {
+    float nz1 = center_row(x + i * d, d, center, scale, dist, z);
+    for (size_t r0 = 0; r0 < k; r0 += 16) {
+      size_t nr = std::min<size_t>(16, k - r0);
+      __mmask16 m = nr == 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << nr) - 1u);
+      size_t jend = lower ? std::min(d, r0 + 16) : d;
+      __m512 a = _mm512_setzero_ps();
+      for (size_t j = 0; j < jend; ++j)
+        a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, wt + j * k + r0), _mm512_set1_ps(z[j]), a);
+      _mm512_mask_storeu_ps(p + r0, m, a);
+    }
+    if (mode == ProjReduce::Store) std::copy(p, p + k, out + i * k);
+    else out[i] = reduce_outputs(mode, p, k, weight, nz1);
+  }
+}
+
+NADIR_TARGET_AVX2 static void project_few_avx2(const float* x, size_t rows, size_t d,
+                                               const float* center, const float* wt, size_t k,
+                                               bool lower, ProjReduce mode, const float* weight,
+                                               const float* scale, float* out) {
+  float zs[64], ps[64 + 8];
+  std::vector<float> zh, ph;
+  float* z = d <= 64 ? zs : (zh.resize(d), zh.data());
+  float* p = k <= 64 ? ps : (ph.resize(k + 8), ph.data());
+  const bool dist = mode == ProjReduce::Distance;
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  for (size_t i = 0; i < rows; ++i) {
+    float nz1 = center_row(x + i * d, d, center, scale, dist, z);
+    for (size_t r0 = 0; r0 < k; r0 += 8) {
+      size_t nr = std::min<size_t>(8, k - r0);
+      __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(nr)), lane);
+      size_t jend = lower ? std::min(d, r0 + 8) : d;
+      __m256 a = _mm256_setzero_ps();
+      for (size_t j = 0; j < jend; ++j)
+        a = _mm256_fmadd_ps(_mm256_maskload_ps(wt + j * k + r0, m), _mm256_set1_ps(z[j]), a);
+      _mm256_storeu_ps(p + r0, a);
+    }
+    if (mode == ProjReduce::Store) std::copy(p, p + k, out + i * k);
+    else out[i] = reduce_outputs(mode, p, k, weight, nz1);
+  }
+}
 #endif  // NADIR_X86
 
 // ---------------------------------------------------------------- dispatch
@@ -231,6 +317,19 @@ void project_rows(const float* x, size_t rows, size_t d, const float* center, co
   switch (active_isa()) {
     case Isa::Avx512: return project_rows_avx512(x, rows, d, center, w, k, lower, mode, weight, scale, out);
     case Isa::Avx2: return project_rows_avx2(x, rows, d, center, w, k, lower, mode, weight, scale, out);
+    default: break;
+  }
+#endif
+  project_rows_scalar(x, rows, d, center, w, k, lower, mode, weight, scale, out);
+}
+
+void project_rows_few(const float* x, size_t rows, size_t d, const float* center, const float* w,
+                      const float* wt, size_t k, bool lower, ProjReduce mode, const float* weight,
+                      const float* scale, float* out) {
+#if NADIR_X86
+  switch (active_isa()) {
+    case Isa::Avx512: return project_few_avx512(x, rows, d, center, wt, k, lower, mode, weight, scale, out);
+    case Isa::Avx2: return project_few_avx2(x, rows, d, center, wt, k, lower, mode, weight, scale, out);
     default: break;
   }
 #endif
@@ -302,7 +401,7 @@ void distance_contributions(const float* x, size_t rows, size_t d, const float* 
 
 void pca_reconstruction_error(const float* x, size_t rows, size_t d, const float* center,
                               const float* scale, const float* v, size_t k, float* out,
-                              float* contrib, int threads) {
+                              float* contrib, int threads, const float* vt) {
   constexpr size_t B = 64;
   size_t blocks = (rows + B - 1) / B;
   int t = std::min<int>(resolve_threads(threads), static_cast<int>(std::max<size_t>(1, rows * d * k / 65536)));
@@ -315,7 +414,10 @@ void pca_reconstruction_error(const float* x, size_t rows, size_t d, const float
         for (size_t j = 0; j < d; ++j) u[i * d + j] = (xb[i * d + j] - center[j]) * scale[j];
       std::fill(rec.begin(), rec.begin() + nb * d, 0.0f);
       if (k > 0) {
-        project_rows(u.data(), nb, d, zero.data(), v, k, false, ProjReduce::Store, nullptr, nullptr, p.data());
+        if (vt && nb <= 4)
+          project_rows_few(u.data(), nb, d, zero.data(), v, vt, k, false, ProjReduce::Store, nullptr, nullptr, p.data());
+        else
+          project_rows(u.data(), nb, d, zero.data(), v, k, false, ProjReduce::Store, nullptr, nullptr, p.data());
         for (size_t i = 0; i < nb; ++i) {
           float* ri = rec.data() + i * d;
           for (size_t r = 0; r < k; ++r) {

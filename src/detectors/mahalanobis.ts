@@ -48,6 +48,7 @@ export class Mahalanobis extends Detector<MahalanobisOptions> {
     support: number;
     rawSupport: number;
     correction: number;
+    whiteningT: Float32Array; // derived: transposed for the single-row latency path
   };
 
   constructor(options?: MahalanobisOptions) {
@@ -121,6 +122,7 @@ export class Mahalanobis extends Detector<MahalanobisOptions> {
       support: f.support,
       rawSupport: f.rawSupport,
       correction: f.correction,
+      whiteningT: transpose(f.whitening, d, d),
     };
     return this.runScore(m);
   }
@@ -139,7 +141,7 @@ export class Mahalanobis extends Detector<MahalanobisOptions> {
   protected scoreMatrixSync(m: Matrix): Float32Array {
     const s = this.state!;
     const out = new Float32Array(m.rows);
-    native.projectRows(m.data, m.rows, m.cols, s.location, s.whitening, m.cols, true, 0, null, null, out);
+    native.projectRows(m.data, m.rows, m.cols, s.location, s.whitening, m.cols, true, 0, null, null, out, s.whiteningT);
     return out;
   }
 
@@ -173,6 +175,7 @@ export class Mahalanobis extends Detector<MahalanobisOptions> {
   protected importState(state: DetectorState): void {
     const d = this.nFeatures;
     const loc = expectArray(state.arrays, 'location', Float32Array, d);
+    const whitening = expectArray(state.arrays, 'whitening', Float32Array, d * d);
     const num = (k: string) => {
       const v = state.meta[k];
       if (typeof v !== 'number' || !Number.isFinite(v)) throw new DataError(`fitted value '${k}' is missing`);
@@ -180,7 +183,8 @@ export class Mahalanobis extends Detector<MahalanobisOptions> {
     };
     this.state = {
       location: loc,
-      whitening: expectArray(state.arrays, 'whitening', Float32Array, d * d),
+      whitening,
+      whiteningT: transpose(whitening, d, d),
       covariance: expectArray(state.arrays, 'covariance', Float64Array, d * d),
       shrinkage: num('shrinkage'),
       regularization: num('regularization'),
@@ -189,6 +193,13 @@ export class Mahalanobis extends Detector<MahalanobisOptions> {
       correction: num('correction'),
     };
   }
+}
+
+/** rows x cols row-major -> cols x rows row-major. */
+export function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
+  const t = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = a[r * cols + c];
+  return t;
 }
 
 registerDetector('Mahalanobis', (o) => new Mahalanobis(o));

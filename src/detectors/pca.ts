@@ -3,6 +3,7 @@ import { Matrix } from '../data/matrix';
 import { DataError, OptionError } from '../errors';
 import { optBool, optEnum, optInt, optNumber } from '../options';
 import { Detector, DetectorOptions, DetectorState, expectArray, registerDetector } from './base';
+import { transpose } from './mahalanobis';
 
 export type PCAScore = 'weighted' | 'projection' | 'reconstruction';
 
@@ -59,6 +60,8 @@ export class PCA extends Detector<PCAOptions> {
     // Derived for the kernels:
     matrix: Float32Array; // k x d
     weight: Float32Array; // k
+    matrixT: Float32Array; // d x k, for the single-row latency path
+    componentsT: Float32Array; // d x k
   };
 
   constructor(options?: PCAOptions) {
@@ -163,7 +166,7 @@ export class PCA extends Detector<PCAOptions> {
       for (let j = 0; j < d; j++) matrix[r * d + j] = s.components[r * d + j] * s.scale[j] * f;
       weight[r] = total / lam;
     }
-    this.state = { ...s, matrix, weight };
+    this.state = { ...s, matrix, weight, matrixT: transpose(matrix, s.k, d), componentsT: transpose(s.components, s.k, d) };
   }
 
   private async runScore(m: Matrix): Promise<Float32Array> {
@@ -183,8 +186,8 @@ export class PCA extends Detector<PCAOptions> {
   protected scoreMatrixSync(m: Matrix): Float32Array {
     const s = this.state!;
     const out = new Float32Array(m.rows);
-    if (this.scoreKind === 'reconstruction') native.pcaReconstructionError(m.data, m.rows, m.cols, s.mean, s.scale, s.components, s.k, out, null);
-    else native.projectRows(m.data, m.rows, m.cols, s.mean, s.matrix, s.k, false, this.scoreKind === 'weighted' ? 1 : 0, s.weight, s.scale, out);
+    if (this.scoreKind === 'reconstruction') native.pcaReconstructionError(m.data, m.rows, m.cols, s.mean, s.scale, s.components, s.k, out, null, 1, s.componentsT);
+    else native.projectRows(m.data, m.rows, m.cols, s.mean, s.matrix, s.k, false, this.scoreKind === 'weighted' ? 1 : 0, s.weight, s.scale, out, s.matrixT);
     return out;
   }
 

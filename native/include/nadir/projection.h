@@ -27,6 +27,14 @@ void project_rows_scalar(const float* x, size_t rows, size_t d, const float* cen
                          const float* w, size_t k, bool lower, ProjReduce mode,
                          const float* weight, const float* scale, float* out);
 
+// Latency path for a few rows (scoreSync): lanes hold outputs r instead of rows, reading the
+// transposed matrix wt (d x k, row-major). Every output is computed with the same operations in
+// the same order as project_rows at the same SIMD level, so results are bit-identical to it.
+// The scalar level falls back to project_rows_scalar.
+void project_rows_few(const float* x, size_t rows, size_t d, const float* center, const float* w,
+                      const float* wt, size_t k, bool lower, ProjReduce mode, const float* weight,
+                      const float* scale, float* out);
+
 // project_rows split over threads in contiguous row ranges (results do not depend on threads).
 void project_rows_parallel(const float* x, size_t rows, size_t d, const float* center,
                            const float* w, size_t k, bool lower, ProjReduce mode,
@@ -46,9 +54,10 @@ void distance_contributions(const float* x, size_t rows, size_t d, const float* 
 
 // PCA reconstruction error in standardized space: u = scale * (x - center), reconstruction
 // r = V_k^T V_k u from the k unit components (k x d); out[i] = |u - r|^2 via the recon_error
-// kernel, which also fills contrib (rows x d, may be null) with the per-feature terms.
+// kernel, which also fills contrib (rows x d, may be null) with the per-feature terms. With vt
+// (V transposed, d x k), blocks of a few rows take project_rows_few (same results, lower latency).
 void pca_reconstruction_error(const float* x, size_t rows, size_t d, const float* center,
                               const float* scale, const float* v, size_t k, float* out,
-                              float* contrib, int threads);
+                              float* contrib, int threads, const float* vt = nullptr);
 
 }  // namespace nadir
