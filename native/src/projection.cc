@@ -55,80 +55,115 @@ NADIR_TARGET_AVX512 static inline __m512 reduce16(ProjReduce mode, __m512 p, __m
   return _mm512_fmadd_ps(_mm512_set1_ps(wr), _mm512_sqrt_ps(q), acc);
 }
 
+// NB consecutive 16-row blocks at once (rows [0, nrows) of `base`, nrows > 16 * (NB - 1)): each
+// broadcast matrix entry then feeds NB FMAs. Per-lane arithmetic does not depend on NB.
+template <int NB>
+NADIR_TARGET_AVX512 static inline void blocks_avx512(const float* base, size_t nrows, size_t d,
+                                                     const float* center, const float* w, size_t k,
+                                                     bool lower, ProjReduce mode,
+                                                     const float* weight, const float* scale,
+                                                     float* out, float* t, __m512i gidx,
+                                                     __m512i sidx) {
+  constexpr size_t L = 16;
+  const bool dist = mode == ProjReduce::Distance;
+  __mmask16 m[NB];
+  __m512 nz1[NB], acc[NB];
+  for (int b = 0; b < NB; ++b) {
+    size_t nb = std::min(L, nrows - b * L);
+    m[b] = nb == L ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << nb) - 1u);
+    nz1[b] = _mm512_setzero_ps();
+    acc[b] = _mm512_setzero_ps();
+  }
+  // Block transpose: t[(j * NB + b) * 16 + lane] = feature j of row b * 16 + lane, centered.
+  for (size_t j = 0; j < d; ++j) {
+    const __m512 c = _mm512_set1_ps(center[j]);
+    for (int b = 0; b < NB; ++b) {
+      __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m[b], gidx, base + b * L * d + j, 4);
+      v = _mm512_sub_ps(v, c);
+      _mm512_store_ps(t + (j * NB + b) * L, v);
+      if (dist) {
+        __m512 u = _mm512_mul_ps(v, _mm512_set1_ps(scale[j]));
+        nz1[b] = _mm512_fmadd_ps(u, u, nz1[b]);
+      }
+    }
+  }
+  for (int b = 0; b < NB; ++b) nz1[b] = _mm512_add_ps(nz1[b], _mm512_set1_ps(1.0f));
+  size_t r = 0;
+  // Four outputs at a time: each transposed vector is loaded once per four FMAs.
+  for (; r + 4 <= k; r += 4) {
+    const float* w0 = w + r * d;
+    const float* w1 = w0 + d;
+    const float* w2 = w1 + d;
+    const float* w3 = w2 + d;
+    size_t jend = lower ? std::min(d, r + 4) : d;
+    __m512 a0[NB], a1[NB], a2[NB], a3[NB];
+    for (int b = 0; b < NB; ++b) a0[b] = a1[b] = a2[b] = a3[b] = _mm512_setzero_ps();
+    for (size_t j = 0; j < jend; ++j) {
+      const __m512 b0 = _mm512_set1_ps(w0[j]), b1 = _mm512_set1_ps(w1[j]);
+      const __m512 b2 = _mm512_set1_ps(w2[j]), b3 = _mm512_set1_ps(w3[j]);
+      for (int b = 0; b < NB; ++b) {
+        __m512 v = _mm512_load_ps(t + (j * NB + b) * L);
+        a0[b] = _mm512_fmadd_ps(b0, v, a0[b]);
+        a1[b] = _mm512_fmadd_ps(b1, v, a1[b]);
+        a2[b] = _mm512_fmadd_ps(b2, v, a2[b]);
+        a3[b] = _mm512_fmadd_ps(b3, v, a3[b]);
+      }
+    }
+    for (int b = 0; b < NB; ++b) {
+      if (mode == ProjReduce::Store) {
+        float* o = out + (b * L) * k + r;
+        _mm512_mask_i32scatter_ps(o, m[b], sidx, a0[b], 4);
+        _mm512_mask_i32scatter_ps(o + 1, m[b], sidx, a1[b], 4);
+        _mm512_mask_i32scatter_ps(o + 2, m[b], sidx, a2[b], 4);
+        _mm512_mask_i32scatter_ps(o + 3, m[b], sidx, a3[b], 4);
+      } else {
+        acc[b] = reduce16(mode, a0[b], acc[b], nz1[b], dist ? weight[r] : 0);
+        acc[b] = reduce16(mode, a1[b], acc[b], nz1[b], dist ? weight[r + 1] : 0);
+        acc[b] = reduce16(mode, a2[b], acc[b], nz1[b], dist ? weight[r + 2] : 0);
+        acc[b] = reduce16(mode, a3[b], acc[b], nz1[b], dist ? weight[r + 3] : 0);
+      }
+    }
+  }
+  for (; r < k; ++r) {
+    const float* w0 = w + r * d;
+    size_t jend = lower ? std::min(d, r + 1) : d;
+    __m512 a0[NB];
+    for (int b = 0; b < NB; ++b) a0[b] = _mm512_setzero_ps();
+    for (size_t j = 0; j < jend; ++j) {
+      const __m512 b0 = _mm512_set1_ps(w0[j]);
+      for (int b = 0; b < NB; ++b) a0[b] = _mm512_fmadd_ps(b0, _mm512_load_ps(t + (j * NB + b) * L), a0[b]);
+    }
+    for (int b = 0; b < NB; ++b) {
+      if (mode == ProjReduce::Store) _mm512_mask_i32scatter_ps(out + (b * L) * k + r, m[b], sidx, a0[b], 4);
+      else acc[b] = reduce16(mode, a0[b], acc[b], nz1[b], dist ? weight[r] : 0);
+    }
+  }
+  if (mode != ProjReduce::Store)
+    for (int b = 0; b < NB; ++b) _mm512_mask_storeu_ps(out + b * L, m[b], acc[b]);
+}
+
 NADIR_TARGET_AVX512 static void project_rows_avx512(const float* x, size_t rows, size_t d,
                                                     const float* center, const float* w, size_t k,
                                                     bool lower, ProjReduce mode,
                                                     const float* weight, const float* scale,
                                                     float* out) {
   constexpr size_t L = 16;
-  alignas(64) float stack_buf[64 * L];
+  alignas(64) float stack_buf[64 * 2 * L];
   std::vector<float> heap_buf;
   float* t = stack_buf;
   if (d > 64) {
-    heap_buf.resize(d * L + 16);
+    heap_buf.resize(d * 2 * L + 16);
     t = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(heap_buf.data()) + 63) & ~uintptr_t{63});
   }
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const __m512i gidx = _mm512_mullo_epi32(lane, _mm512_set1_epi32(static_cast<int>(d)));
   const __m512i sidx = _mm512_mullo_epi32(lane, _mm512_set1_epi32(static_cast<int>(k)));
-  const bool dist = mode == ProjReduce::Distance;
-  for (size_t i = 0; i < rows; i += L) {
-    size_t nb = std::min(L, rows - i);
-    __mmask16 m = nb == L ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << nb) - 1u);
-    const float* base = x + i * d;
-    // Block transpose: t[j] holds feature j of the 16 rows, centered.
-    __m512 nz = _mm512_setzero_ps();
-    for (size_t j = 0; j < d; ++j) {
-      __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, gidx, base + j, 4);
-      v = _mm512_sub_ps(v, _mm512_set1_ps(center[j]));
-      _mm512_store_ps(t + j * L, v);
-      if (dist) {
-        __m512 u = _mm512_mul_ps(v, _mm512_set1_ps(scale[j]));
-        nz = _mm512_fmadd_ps(u, u, nz);
-      }
-    }
-    const __m512 nz1 = _mm512_add_ps(nz, _mm512_set1_ps(1.0f));
-    __m512 acc = _mm512_setzero_ps();
-    size_t r = 0;
-    // Four outputs at a time so each transposed feature vector is loaded once per four FMAs.
-    for (; r + 4 <= k; r += 4) {
-      const float* w0 = w + r * d;
-      const float* w1 = w0 + d;
-      const float* w2 = w1 + d;
-      const float* w3 = w2 + d;
-      size_t jend = lower ? std::min(d, r + 4) : d;
-      __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-      for (size_t j = 0; j < jend; ++j) {
-        __m512 v = _mm512_load_ps(t + j * L);
-        a0 = _mm512_fmadd_ps(_mm512_set1_ps(w0[j]), v, a0);
-        a1 = _mm512_fmadd_ps(_mm512_set1_ps(w1[j]), v, a1);
-        a2 = _mm512_fmadd_ps(_mm512_set1_ps(w2[j]), v, a2);
-        a3 = _mm512_fmadd_ps(_mm512_set1_ps(w3[j]), v, a3);
-      }
-      if (mode == ProjReduce::Store) {
-        float* o = out + i * k + r;
-        _mm512_mask_i32scatter_ps(o, m, sidx, a0, 4);
-        _mm512_mask_i32scatter_ps(o + 1, m, sidx, a1, 4);
-        _mm512_mask_i32scatter_ps(o + 2, m, sidx, a2, 4);
-        _mm512_mask_i32scatter_ps(o + 3, m, sidx, a3, 4);
-      } else {
-        acc = reduce16(mode, a0, acc, nz1, dist ? weight[r] : 0);
-        acc = reduce16(mode, a1, acc, nz1, dist ? weight[r + 1] : 0);
-        acc = reduce16(mode, a2, acc, nz1, dist ? weight[r + 2] : 0);
-        acc = reduce16(mode, a3, acc, nz1, dist ? weight[r + 3] : 0);
-      }
-    }
-    for (; r < k; ++r) {
-      const float* w0 = w + r * d;
-      size_t jend = lower ? std::min(d, r + 1) : d;
-      __m512 a0 = _mm512_setzero_ps();
-      for (size_t j = 0; j < jend; ++j)
-        a0 = _mm512_fmadd_ps(_mm512_set1_ps(w0[j]), _mm512_load_ps(t + j * L), a0);
-      if (mode == ProjReduce::Store) _mm512_mask_i32scatter_ps(out + i * k + r, m, sidx, a0, 4);
-      else acc = reduce16(mode, a0, acc, nz1, dist ? weight[r] : 0);
-    }
-    if (mode != ProjReduce::Store) _mm512_mask_storeu_ps(out + i, m, acc);
-  }
+  const size_t stride = mode == ProjReduce::Store ? k : 1;
+  size_t i = 0;
+  for (; i + L < rows; i += 2 * L)
+    blocks_avx512<2>(x + i * d, std::min(2 * L, rows - i), d, center, w, k, lower, mode, weight, scale, out + i * stride, t, gidx, sidx);
+  if (i < rows)
+    blocks_avx512<1>(x + i * d, rows - i, d, center, w, k, lower, mode, weight, scale, out + i * stride, t, gidx, sidx);
 }
 
 // ---------------------------------------------------------------- AVX2: 8 rows per vector
