@@ -160,7 +160,7 @@ describe('IsolationForest', () => {
                 g = 2 * g + 1 + (X.data[i * X.cols + f.feature[t * I + g]] > f.threshold[t * I + g] ? 1 : 0);
               } else {
                 let dot = 0; // float products are exact in double, as in the native path
-                for (let j = 0; j < X.cols; j++) dot += X.data[i * X.cols + j] * f.normal[(t * I + g) * X.cols + j];
+                for (let j = 0; j < X.cols; j++) dot += X.data[i * X.cols + j] * f.normal[(t * X.cols + j) * I + g]; // feature-major per tree
                 g = 2 * g + 1 + (dot > f.offset[t * I + g] ? 1 : 0);
               }
             }

@@ -43,9 +43,9 @@ struct Rng {
 // was sent to at fit is the side scoring sends it to. Accumulated in double: a product of two floats
 // is exact in double, so whether the compiler contracts s + a * b into an FMA (it may, on builds
 // with FMA enabled) cannot change the result.
-inline double dot(const float* a, const float* b, size_t n) {
+inline double dot(const float* a, const float* b, size_t n, size_t stride = 1) {
   double s = 0;
-  for (size_t j = 0; j < n; ++j) s += static_cast<double>(a[j]) * b[j];
+  for (size_t j = 0; j < n; ++j) s += static_cast<double>(a[j]) * b[j * stride];
   return s;
 }
 
@@ -71,12 +71,13 @@ struct Builder {
   int seen_bits = 0;
   std::vector<uint32_t> fperm;     // feature draw order
   std::vector<float> lo, hi;       // bounding box (hyperplane)
+  std::vector<float> normal;       // the node's normal before it is stored feature-major
   Rng rng{0, 0};
   size_t t = 0;
 
   Builder(const float* x_, size_t rows_, size_t cols_, const ForestParams& p_, const ForestOut& o)
       : x(x_), cols(cols_), p(p_), out(o), internal((size_t{1} << p_.depth) - 1), leaves(size_t{1} << p_.depth),
-        rows(rows_), idx(p_.sample_size), fperm(cols_), lo(cols_), hi(cols_) {
+        rows(rows_), idx(p_.sample_size), fperm(cols_), lo(cols_), hi(cols_), normal(cols_) {
     while ((size_t{1} << seen_bits) < 2 * idx.size()) ++seen_bits;
     seen.assign(size_t{1} << seen_bits, kEmpty);
   }
@@ -130,7 +131,7 @@ struct Builder {
           out.feature[at] = 0;
           out.threshold[at] = kInf;
         } else {
-          std::fill_n(out.normal + at * cols, cols, 0.0f);
+          for (size_t c = 0; c < cols; ++c) out.normal[(t * cols + c) * internal + g] = 0.0f;
           out.offset[at] = kInf;
         }
       }
@@ -184,7 +185,7 @@ struct Builder {
         varied |= mn < mx;
       }
       if (!varied) return external(k, j, e - b);
-      float* nv = out.normal + g * cols;
+      float* nv = normal.data();
       for (size_t c = 0; c < cols; ++c) nv[c] = static_cast<float>(rng.gaussian());
       size_t zeros = cols - 1 - static_cast<size_t>(p.extension_level);
       for (size_t z = 0; z < zeros; ++z) {  // partial shuffle picks which components vanish
@@ -196,6 +197,7 @@ struct Builder {
       for (size_t c = 0; c < cols; ++c) off += static_cast<double>(nv[c]) * (lo[c] + rng.uniform() * (static_cast<double>(hi[c]) - lo[c]));
       const float offf = static_cast<float>(off);
       out.offset[g] = offf;
+      for (size_t c = 0; c < cols; ++c) out.normal[(t * cols + c) * internal + (g - t * internal)] = nv[c];
       // Either side may end up empty: an empty child is an external node of size 0.
       mid = std::partition(idx.begin() + b, idx.begin() + e, [&](uint32_t r) { return !(dot(x + size_t{r} * cols, nv, cols) > offf); }) - idx.begin();
     }
@@ -239,28 +241,28 @@ inline float path_sum_axis(const ForestView& f, const float* xr) {
   return acc;
 }
 
-// Same four-trees-at-a-time scheme; each dot product is still the one `dot` computes.
+// Same four-trees-at-a-time scheme; each dot product is still the one `dot` computes. Normals are
+// stored feature-major per tree (component c of node g at (t * n_features + c) * internal + g).
 inline float path_sum_hyper(const ForestView& f, const float* xr) {
   const size_t I = f.internal(), L = f.leaves(), nf = f.n_features;
-  const float* nv = f.normal;
   const float* of = f.offset;
   float acc = 0;
   int t = 0;
   for (; t + 4 <= f.trees; t += 4) {
     const size_t a0 = t * I, a1 = a0 + I, a2 = a1 + I, a3 = a2 + I;
+    const float* n0 = f.normal + a0 * nf;
+    const float* n1 = f.normal + a1 * nf;
+    const float* n2 = f.normal + a2 * nf;
+    const float* n3 = f.normal + a3 * nf;
     size_t g0 = 0, g1 = 0, g2 = 0, g3 = 0;
     for (int k = 0; k < f.depth; ++k) {
-      const float* n0 = nv + (a0 + g0) * nf;
-      const float* n1 = nv + (a1 + g1) * nf;
-      const float* n2 = nv + (a2 + g2) * nf;
-      const float* n3 = nv + (a3 + g3) * nf;
       double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
       for (size_t c = 0; c < nf; ++c) {
         const double v = xr[c];
-        s0 += v * n0[c];
-        s1 += v * n1[c];
-        s2 += v * n2[c];
-        s3 += v * n3[c];
+        s0 += v * n0[c * I + g0];
+        s1 += v * n1[c * I + g1];
+        s2 += v * n2[c * I + g2];
+        s3 += v * n3[c * I + g3];
       }
       g0 = 2 * g0 + 1 + (s0 > of[a0 + g0]);
       g1 = 2 * g1 + 1 + (s1 > of[a1 + g1]);
@@ -274,11 +276,9 @@ inline float path_sum_hyper(const ForestView& f, const float* xr) {
     acc += lf[3 * L + g3];
   }
   for (; t < f.trees; ++t) {
+    const float* nt = f.normal + t * I * nf;
     size_t g = 0;
-    for (int k = 0; k < f.depth; ++k) {
-      size_t at = t * I + g;
-      g = 2 * g + 1 + (dot(xr, nv + at * nf, nf) > of[at]);
-    }
+    for (int k = 0; k < f.depth; ++k) g = 2 * g + 1 + (dot(xr, nt + g, nf, I) > of[t * I + g]);
     acc += f.leaf[t * L + (g - I)];
   }
   return acc;
@@ -654,31 +654,37 @@ NADIR_TARGET_AVX512 void score_axis_avx512(const ForestView& f, const float* x, 
 
 // 16 rows per pair of double vectors, NB pairs per pass, rows feature-major as in axis_rows_avx512.
 // Each lane accumulates its dot product in double in feature order, exactly as `dot` does (float
-// products are exact in double), so scores equal the scalar path's bit for bit.
+// products are exact in double), so scores equal the scalar path's bit for bit. Lanes track their
+// position j within the level; levels of up to 32 nodes read normal components and offsets from
+// registers (normals are stored feature-major, so a level's c-th components are contiguous).
 template <int NB>
 NADIR_TARGET_AVX512 void hyper_rows_avx512(const ForestView& f, const float* xt, float* out, double scale) {
   const size_t I = f.internal(), L = f.leaves(), nf = f.n_features;
-  const __m512i nfv = _mm512_set1_epi32(static_cast<int>(nf));
   const __m512i one = _mm512_set1_epi32(1);
-  const __m512i base = _mm512_set1_epi32(static_cast<int>(I));
   __m512 acc[NB];
   for (int b = 0; b < NB; ++b) acc[b] = _mm512_setzero_ps();
   for (int t = 0; t < f.trees; ++t) {
-    const float* nv = f.normal + t * I * nf;
-    const float* of = f.offset + t * I;
-    __m512i g[NB];
-    for (int b = 0; b < NB; ++b) g[b] = _mm512_setzero_si512();
+    const float* nt = f.normal + t * I * nf;
+    const float* ot = f.offset + t * I;
+    __m512i j[NB];
+    for (int b = 0; b < NB; ++b) j[b] = _mm512_setzero_si512();
     for (int k = 0; k < f.depth; ++k) {
+      const size_t first = (size_t{1} << k) - 1;
+      // Component c (or the offset, from `base`) of each lane's node at this level.
+      auto pick = [&](const float* base, const __m512i& jj) NADIR_TARGET_AVX512 {
+        if (k <= 4) {
+          const __mmask16 m = static_cast<__mmask16>(k == 4 ? 0xFFFFu : (1u << (1 << k)) - 1u);
+          return _mm512_permutexvar_ps(jj, _mm512_maskz_loadu_ps(m, base));
+        }
+        if (k == 5) return _mm512_permutex2var_ps(_mm512_loadu_ps(base), jj, _mm512_loadu_ps(base + 16));
+        return _mm512_i32gather_ps(jj, base, 4);
+      };
       __m512d lo[NB], hi[NB];
-      __m512i row[NB];
-      for (int b = 0; b < NB; ++b) {
-        lo[b] = hi[b] = _mm512_setzero_pd();
-        row[b] = _mm512_mullo_epi32(g[b], nfv);
-      }
+      for (int b = 0; b < NB; ++b) lo[b] = hi[b] = _mm512_setzero_pd();
       for (size_t c = 0; c < nf; ++c) {
+        const float* base = nt + c * I + first;
         for (int b = 0; b < NB; ++b) {
-          // The root is the same node for every lane: a broadcast instead of a gather.
-          const __m512 n = k == 0 ? _mm512_set1_ps(nv[c]) : _mm512_i32gather_ps(_mm512_add_epi32(row[b], _mm512_set1_epi32(static_cast<int>(c))), nv, 4);
+          const __m512 n = pick(base, j[b]);
           const __m512 xv = _mm512_load_ps(xt + b * 16 * nf + c * 16);
           lo[b] = _mm512_add_pd(lo[b], _mm512_mul_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(xv)), _mm512_cvtps_pd(_mm512_castps512_ps256(n))));
           hi[b] = _mm512_add_pd(hi[b], _mm512_mul_pd(_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(xv), 1))),
@@ -686,16 +692,15 @@ NADIR_TARGET_AVX512 void hyper_rows_avx512(const ForestView& f, const float* xt,
         }
       }
       for (int b = 0; b < NB; ++b) {
-        const __m512 o = k == 0 ? _mm512_set1_ps(of[0]) : _mm512_i32gather_ps(g[b], of, 4);
+        const __m512 o = pick(ot + first, j[b]);
         const __mmask8 rl = _mm512_cmp_pd_mask(lo[b], _mm512_cvtps_pd(_mm512_castps512_ps256(o)), _CMP_GT_OQ);
         const __mmask8 rh = _mm512_cmp_pd_mask(hi[b], _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(o), 1))), _CMP_GT_OQ);
         const __mmask16 right = static_cast<__mmask16>(rl | (static_cast<unsigned>(rh) << 8));
-        g[b] = _mm512_add_epi32(_mm512_add_epi32(g[b], g[b]), one);
-        g[b] = _mm512_mask_add_epi32(g[b], right, g[b], one);
+        j[b] = _mm512_mask_add_epi32(_mm512_add_epi32(j[b], j[b]), right, _mm512_add_epi32(j[b], j[b]), one);
       }
     }
     const float* lf = f.leaf + t * L;
-    for (int b = 0; b < NB; ++b) acc[b] = _mm512_add_ps(acc[b], _mm512_i32gather_ps(_mm512_sub_epi32(g[b], base), lf, 4));
+    for (int b = 0; b < NB; ++b) acc[b] = _mm512_add_ps(acc[b], _mm512_i32gather_ps(j[b], lf, 4));
   }
   alignas(64) float sums[16];
   for (int b = 0; b < NB; ++b) {
@@ -792,17 +797,17 @@ void forest_explain(const ForestView& f, const float* x, size_t rows, float* out
           const size_t at = t * I + g;
           const bool hyper = f.hyperplane();
           const bool real = hyper ? f.offset[at] != kInf : f.threshold[at] != kInf;
-          const bool right = hyper ? dot(xr, f.normal + at * nf, nf) > f.offset[at]
+          const float* nv = hyper ? f.normal + t * I * nf + g : nullptr;  // component c at nv[c * I]
+          const bool right = hyper ? dot(xr, nv, nf, I) > f.offset[at]
                                    : xr[std::min(static_cast<uint32_t>(f.feature[at]), fmax)] > f.threshold[at];
           const size_t child = 2 * g + 1 + right;
           if (!real) break;  // padding: the row has reached its external node
           const float w = inv_trees * std::log2((std::max(cnt[g], 0) + 1.0f) / (std::max(cnt[child], 0) + 1.0f));
           if (hyper) {
-            const float* nv = f.normal + at * nf;
             float norm = 0;
-            for (size_t c = 0; c < nf; ++c) norm += std::fabs(nv[c]);
+            for (size_t c = 0; c < nf; ++c) norm += std::fabs(nv[c * I]);
             if (norm > 0)
-              for (size_t c = 0; c < nf; ++c) o[c] += w * std::fabs(nv[c]) / norm;
+              for (size_t c = 0; c < nf; ++c) o[c] += w * std::fabs(nv[c * I]) / norm;
           } else {
             o[std::min(static_cast<uint32_t>(f.feature[at]), fmax)] += w;
           }

@@ -29,7 +29,7 @@ struct ForestView {
   int sample_size = 0;               // psi: the score is 2^(-E[h] / c(psi))
   const int32_t* feature = nullptr;  // trees * internal
   const float* threshold = nullptr;  // trees * internal: go right when x[f] > t
-  const float* normal = nullptr;     // trees * internal * n_features
+  const float* normal = nullptr;     // trees * n_features * internal (feature-major per tree)
   const float* offset = nullptr;     // trees * internal: go right when dot(x, normal) > offset
   const float* leaf = nullptr;       // trees * leaves: depth + c(size) of the external node
   // trees * nodes(): training rows that reached each node of the complete tree (internal nodes,
