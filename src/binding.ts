@@ -10,6 +10,22 @@ export interface Native {
   sumF32(x: F32): number;
   firstNonFinite(x: F32): number;
   reconError(x: F32, r: F32, rows: number, cols: number, kind: number, out: F32, contrib: F32 | null): void;
+  /** Trains a dense autoencoder / VAE (plan layout: native/include/nadir/nn.h) off the main thread. */
+  nnTrain(
+    plan: Int32Array,
+    X: F32,
+    rows: number,
+    options: Record<string, number>,
+    onEpoch: ((e: { epoch: number; loss: number; valLoss: number; seconds: number }) => void) | null,
+    abortFlag: Int32Array | null,
+  ): Promise<{ params: F32; loss: F32; valLoss: F32; bestEpoch: number; stoppedEarly: boolean }>;
+  /** Scores rows with a packed network (mode 0 decoded mean, 1 Monte-Carlo). */
+  nnScore(plan: Int32Array, packed: F32, X: F32, rows: number, mode: number, samples: number, seed: number, scores: F32, contrib: F32 | null, recon: F32 | null, threads: number): void;
+  nnScoreAsync(plan: Int32Array, packed: F32, X: F32, rows: number, mode: number, samples: number, seed: number, scores: F32, contrib: F32 | null, recon: F32 | null, threads: number): Promise<void>;
+  /** Test hook: training loss and gradient for a parameter blob (Float32Array or Float64Array). */
+  nnLossGrad<T extends F32 | Float64Array>(plan: Int32Array, params: T, Z: T, rows: number, train: boolean, dropout: number, seed: number): { loss: number; grad: T };
+  /** Test hook: the blocked GEMM at the active SIMD level. */
+  nnGemm(M: number, N: number, K: number, A: F32, ars: number, acs: number, B: F32, ldb: number, C: F32, ldc: number, accumulate: boolean, bias: F32 | null): void;
   [name: string]: any;
 }
 
