@@ -93,7 +93,7 @@ export function networkFromBlob(shape: NetShape, blob: Float32Array): Network {
       bias: blob.slice(lo.b, lo.b + l.outputs),
       activation: l.activation,
     };
-    if (l.norm) layer.norm = { gamma: blob.slice(lo.gamma, lo.gamma + l.outputs), beta: blob.slice(lo.beta, lo.beta + l.outputs), epsilon: blob[lo.eps] };
+    if (l.norm) layer.norm = { gamma: blob.slice(lo.gamma, lo.gamma + l.outputs), beta: blob.slice(lo.beta, lo.beta + l.outputs), epsilon: Number(blob[lo.eps].toPrecision(6)) };
     return layer;
   });
   const mean = blob.slice(0, d);
