@@ -106,6 +106,11 @@ describe('AutoEncoder', () => {
     assert.deepStrictEqual(a.normalize(s), fitted.normalize(s));
     assert.deepStrictEqual(await a.predict(cardio.X), await fitted.predict(cardio.X));
     assert.throws(() => nadir.VariationalAutoEncoder.load(file), /holds a AutoEncoder, not a VariationalAutoEncoder/);
+    // onEpoch and signal are not part of the saved options.
+    const hooked = new nadir.AutoEncoder({ seed: 1, epochs: 2, threads: 1, onEpoch: () => {}, signal: new AbortController().signal });
+    await hooked.fit(syn.X);
+    assert.deepStrictEqual(Object.keys(hooked.config).sort(), ['epochs', 'seed', 'threads']);
+    assert.deepStrictEqual(nadir.detectorFromBytes(hooked.toBytes()).scoreSync(syn.X), hooked.scoreSync(syn.X));
   });
 
   it('layer normalization and other activations train and round-trip', async () => {

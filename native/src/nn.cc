@@ -666,8 +666,9 @@ TrainResult train(const Spec& spec, const float* X, size_t rows, const TrainOpti
   }
   const size_t n_tr = tr.size();
 
-  const int threads = std::max(1, opt.threads);
-  const int bs = std::max(1, opt.batch_size);
+  // Batches never exceed the training rows; threads never exceed the shards a batch can use.
+  const int bs = static_cast<int>(std::max<size_t>(1, std::min<size_t>(opt.batch_size, n_tr)));
+  const int threads = std::max(1, std::min(opt.threads, bs / 64));
   Net<float> net(spec, P.data());
   net.refresh();
   std::vector<Workspace<float>> ws(threads);
@@ -682,8 +683,6 @@ TrainResult train(const Spec& spec, const float* X, size_t rows, const TrainOpti
   int wait = 0;
   uint64_t step = 0;
   const bool early = n_val > 0 && opt.patience > 0;
-  // Rows per thread below which splitting a batch costs more than it saves.
-  const int min_rows_per_shard = 64;
 
   for (int epoch = 0; epoch < opt.epochs; ++epoch) {
     auto t0 = std::chrono::steady_clock::now();
@@ -696,7 +695,7 @@ TrainResult train(const Spec& spec, const float* X, size_t rows, const TrainOpti
       const uint64_t step_seed = mix(opt.seed ^ 0x5eed5eed5eedULL, step);
       for (int r = 0; r < n; ++r) rowseed[r] = mix(step_seed, r);
       const double scale = 1.0 / (static_cast<double>(n) * d);
-      const int S = std::max(1, std::min(threads, n / min_rows_per_shard));
+      const int S = std::max(1, std::min(threads, n / 64));  // >= 64 rows per shard
       if (S == 1) {
         loss_sum += run_rows(spec, net, ws[0], Zb.data(), n, true, true, opt.dropout, rowseed.data(), scale);
       } else {
