@@ -175,6 +175,31 @@ describe('native training', () => {
     assert.ok(h.valLoss[14] < h.valLoss[0]);
   });
 
+  it('gradient clipping and weight decay change training as expected', async () => {
+    const base = { ...small, epochs: 5, seed: 2, dropout: 0 };
+    const plain = new nadir.AutoEncoder(base);
+    const clipped = new nadir.AutoEncoder({ ...base, clipNorm: 1e-4 });
+    const decayed = new nadir.AutoEncoder({ ...base, weightDecay: 0.5 });
+    await Promise.all([plain.fit(X), clipped.fit(X), decayed.fit(X)]);
+    // Adam normalizes step sizes, so clipping shows as a different (still finite) trajectory.
+    assert.notDeepStrictEqual(clipped.network.layers[0].weight, plain.network.layers[0].weight);
+    assert.ok(clipped.history.loss.every(Number.isFinite));
+    const norm = (d) => d.network.layers.reduce((s, l) => s + l.weight.reduce((a, w) => a + w * w, 0), 0);
+    assert.ok(norm(decayed) < norm(plain), `${norm(decayed)} vs ${norm(plain)}`);
+    // Biases are not decayed.
+    assert.ok(decayed.network.layers[3].bias.some((b) => b !== 0));
+  });
+
+  it('early stopping restores the best epoch', async () => {
+    const ae = new nadir.AutoEncoder({ ...small, epochs: 300, patience: 3, seed: 1, learningRate: 0.05 });
+    await ae.fit(X);
+    const h = ae.history;
+    assert.ok(h.stoppedEarly && h.loss.length < 300);
+    assert.strictEqual(h.bestEpoch, h.loss.length - 3);
+    const best = Math.min(...h.valLoss);
+    assert.strictEqual(h.valLoss[h.bestEpoch - 1], best);
+  });
+
   for (const threads of [1, 2]) {
     it(`a fixed seed gives bit-identical weights (threads=${threads}, batch 256)`, async () => {
       const opts = { ...small, batchSize: 256, threads, normalization: 'layer' };

@@ -11,6 +11,9 @@ export interface AutoEncoderOptions extends NeuralOptions {
  * Dense autoencoder trained natively to reconstruct standardized training rows (MSE, Adam,
  * dropout, early stopping on a validation split). Score = per-row squared reconstruction error in
  * standardized units; explain = the per-feature terms. Defaults follow PyOD's AutoEncoder.
+ * Inputs are standardized with the training mean and (population) std, stored in the model; a
+ * column whose training std is zero (or below 1e-6 of its mean's magnitude) is only centered
+ * (std := 1), so any change in it still raises the score instead of dividing by zero.
  */
 export class AutoEncoder extends NeuralDetector<AutoEncoderOptions> {
   readonly type = 'AutoEncoder';
