@@ -274,3 +274,31 @@ describe('native training', () => {
     assert.ok(again.fitted);
   });
 });
+
+describe('training and the end of its JavaScript environment', () => {
+  const { execFileSync } = require('child_process');
+  const root = require('path').join(__dirname, '..');
+  const run = (script) => execFileSync(process.execPath, ['-e', script], { cwd: root, timeout: 20000 }).toString();
+  const setup = `const nadir = require('.'); const rows = []; for (let i = 0; i < 300; i++) rows.push([Math.sin(i), Math.cos(i), i % 5]);`;
+
+  it('process.exit() during training exits at once (no hang)', () => {
+    const out = run(`${setup} new nadir.AutoEncoder({ seed: 1, epochs: 1e6, patience: 0, threads: 1 }).fit(rows); setTimeout(() => { console.log('bye'); process.exit(0); }, 100);`);
+    assert.strictEqual(out.trim(), 'bye');
+  });
+
+  it('terminating a worker_thread during training neither hangs nor crashes', () => {
+    const out = run(`
+      const { Worker } = require('worker_threads');
+      (async () => {
+        for (const hook of ['', ', onEpoch: () => {}']) {
+          const w = new Worker(\`${setup.replace(/'\.'/, "'" + root.replace(/\\/g, '/') + "'")} const { parentPort } = require('worker_threads');
+            new nadir.AutoEncoder({ seed: 1, epochs: 1e6, patience: 0, threads: 1 \${hook} }).fit(rows); parentPort.postMessage('go');\`, { eval: true });
+          await new Promise((r) => w.once('message', r));
+          await new Promise((r) => setTimeout(r, 50));
+          await w.terminate();
+        }
+        console.log('done');
+      })();`);
+    assert.strictEqual(out.trim(), 'done');
+  });
+});

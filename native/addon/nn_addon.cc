@@ -1,7 +1,9 @@
 // Dense-network training and scoring (native/include/nadir/nn.h) exposed to JavaScript.
 #include <napi.h>
 
+#include <atomic>
 #include <cmath>
+#include <chrono>
 #include <future>
 #include <memory>
 #include <stdexcept>
@@ -39,9 +41,29 @@ int opt_int(Napi::Env env, const Napi::Object& o, const char* name, double lo, d
   return static_cast<int>(d);
 }
 
+struct TrainState {
+  std::atomic<int> cancel{0};
+  nn::TrainResult result;
+  std::string error;
+  // Cleanup-hook bookkeeping; only touched on the JavaScript thread.
+  std::shared_ptr<TrainState>* holder = nullptr;
+  bool hooked = false;
+  bool env_gone = false;
+};
+
+// Environment cleanup hook: stops a training run whose environment is going away.
+void EnvGone(void* arg) {
+  auto* holder = static_cast<std::shared_ptr<TrainState>*>(arg);
+  (*holder)->cancel = 1;
+  (*holder)->hooked = false;
+  (*holder)->env_gone = true;
+  delete holder;
+}
+
 struct EpochMsg {
-  nn::EpochInfo info;
+  nn::EpochInfo info{};
   std::promise<void> done;
+  bool failed = false;
 };
 
 // nnTrain(plan, X, rows, options, onEpoch | null, abortFlag Int32Array | null) -> Promise<{ params, loss, valLoss, bestEpoch, stoppedEarly }>
@@ -83,42 +105,78 @@ Napi::Value Train(const Napi::CallbackInfo& info) {
   Napi::ThreadSafeFunction tsfn;
   if (has_cb) tsfn = Napi::ThreadSafeFunction::New(env, cbv.As<Napi::Function>(), "nadir.onEpoch", 0, 1);
 
-  auto res = std::make_shared<nn::TrainResult>();
+  // If the environment goes away mid-training (a worker_thread terminated, process teardown), a
+  // cleanup hook cancels the loop so it does not keep running for nothing.
+  auto state = std::make_shared<TrainState>();
+  state->holder = new std::shared_ptr<TrainState>(state);
+  napi_add_env_cleanup_hook(env, EnvGone, state->holder);
+  state->hooked = true;
+
   const float* xd = x.data;
-  auto work = [spec, xd, rows, opt, flag, res, tsfn, has_cb]() mutable {
+  auto work = [spec, xd, rows, opt, flag, state, tsfn, has_cb]() mutable {
     struct Release {
       Napi::ThreadSafeFunction& t;
       bool on;
       ~Release() { if (on) t.Release(); }
     } release{tsfn, has_cb};
     std::function<void(const nn::EpochInfo&)> cb;
+    auto stop = [flag, &state]() { return state->cancel.load(std::memory_order_relaxed) != 0 || (flag && *flag != 0); };
     if (has_cb)
-      cb = [&tsfn](const nn::EpochInfo& e) {
-        auto* m = new EpochMsg{e, {}};
-        auto fut = m->done.get_future();
-        napi_status st = tsfn.BlockingCall(m, [](Napi::Env env, Napi::Function fn, EpochMsg* msg) {
+      cb = [&tsfn, &state, &stop](const nn::EpochInfo& e) {
+        auto msg = std::make_shared<EpochMsg>();
+        msg->info = e;
+        // The queue owns one reference, so the worker may stop waiting without freeing it.
+        auto fut = msg->done.get_future();
+        auto* ref = new std::shared_ptr<EpochMsg>(msg);
+        napi_status st = tsfn.BlockingCall(ref, [](Napi::Env env, Napi::Function fn, std::shared_ptr<EpochMsg>* r) {
+          EpochMsg& m = **r;
+          bool ok = false;
           if (env != nullptr && fn != nullptr) {
             try {
               Napi::Object ev = Napi::Object::New(env);
-              ev.Set("epoch", msg->info.epoch);
-              ev.Set("loss", msg->info.loss);
-              ev.Set("valLoss", msg->info.val_loss);
-              ev.Set("seconds", msg->info.seconds);
+              ev.Set("epoch", m.info.epoch);
+              ev.Set("loss", m.info.loss);
+              ev.Set("valLoss", m.info.val_loss);
+              ev.Set("seconds", m.info.seconds);
               fn.Call({ev});
+              ok = true;
             } catch (...) {
-              // The TypeScript wrapper catches user errors itself; nothing may escape here.
+              // The TypeScript wrapper catches user errors itself, so a failure here means
+              // JavaScript can no longer run (the environment is shutting down).
             }
           }
-          msg->done.set_value();
+          m.failed = !ok;
+          m.done.set_value();
+          delete r;
         });
-        if (st != napi_ok) { delete m; return; }
-        // Wait, so every onEpoch call happens before the promise settles and in order.
-        fut.wait();
-        delete m;
+        if (st != napi_ok) {
+          delete ref;
+          state->cancel = 1;  // the callback can no longer run: the environment is closing
+          return;
+        }
+        // Wait, so every onEpoch call happens before the promise settles and in order; give up
+        // when training is being stopped (process exit sets the abort flag from JavaScript).
+        while (fut.wait_for(std::chrono::milliseconds(5)) != std::future_status::ready)
+          if (stop()) return;
+        if (msg->failed) state->cancel = 1;
       };
-    *res = nn::train(*spec, xd, rows, opt, cb, flag);
+    try {
+      state->result = nn::train(*spec, xd, rows, opt, cb, stop);
+    } catch (const std::exception& e) {
+      state->error = e.what();
+    } catch (...) {
+      state->error = "native error";
+    }
   };
-  auto done = [res](Napi::Env env) -> Napi::Value {
+  auto done = [state](Napi::Env env) -> Napi::Value {
+    if (state->hooked) {
+      napi_remove_env_cleanup_hook(env, EnvGone, state->holder);
+      delete state->holder;
+      state->hooked = false;
+    }
+    if (state->env_gone) return Napi::Value();  // nobody is left to receive the result
+    if (!state->error.empty()) throw Napi::Error::New(env, state->error);
+    nn::TrainResult* res = &state->result;
     Napi::Object out = Napi::Object::New(env);
     auto params = Napi::Float32Array::New(env, res->params.size());
     std::copy(res->params.begin(), res->params.end(), params.Data());

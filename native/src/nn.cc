@@ -613,7 +613,7 @@ Spec parse_plan(const int32_t* p, size_t n) {
 
 TrainResult train(const Spec& spec, const float* X, size_t rows, const TrainOptions& opt,
                   const std::function<void(const EpochInfo&)>& on_epoch,
-                  const volatile int32_t* abort_flag) {
+                  const std::function<bool()>& should_stop) {
   if (rows < 1) throw std::invalid_argument("training needs at least one row");
   const int d = spec.features;
   TrainResult res;
@@ -689,7 +689,7 @@ TrainResult train(const Spec& spec, const float* X, size_t rows, const TrainOpti
     for (size_t i = n_tr; i > 1; --i) std::swap(tr[i - 1], tr[shuffle.next() % i]);
     double loss_sum = 0;
     for (size_t b0 = 0; b0 < n_tr; b0 += bs) {
-      if (abort_flag && *abort_flag) throw Aborted();
+      if (should_stop && should_stop()) throw Aborted();
       const int n = static_cast<int>(std::min<size_t>(bs, n_tr - b0));
       for (int r = 0; r < n; ++r) std::memcpy(&Zb[static_cast<size_t>(r) * d], &Z[static_cast<size_t>(tr[b0 + r]) * d], sizeof(float) * d);
       const uint64_t step_seed = mix(opt.seed ^ 0x5eed5eed5eedULL, step);

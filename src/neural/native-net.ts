@@ -284,6 +284,18 @@ export function resolveThreads(threads: number): number {
   return Math.max(1, n);
 }
 
+// Abort flags of the trainings in flight, raised by one process 'exit' listener.
+const running = new Set<Int32Array>();
+let exitHooked = false;
+function watchExit(flag: Int32Array): void {
+  running.add(flag);
+  if (exitHooked) return;
+  exitHooked = true;
+  process.once('exit', () => {
+    for (const f of running) f[0] = 1;
+  });
+}
+
 /**
  * Trains natively off the main thread. onEpoch runs on the main thread after every epoch (training
  * waits for it); an error it throws stops training and rejects with that error. signal cancels
@@ -307,18 +319,20 @@ export async function trainNetwork(
     flag[0] = 1;
   };
   signal?.addEventListener('abort', onAbort, { once: true });
-  const cb = onEpoch
-    ? (e: EpochInfo) => {
-        if (failed) return;
-        try {
-          onEpoch(e);
-        } catch (err) {
-          failed = true;
-          userError = err;
-          flag[0] = 1;
-        }
-      }
-    : null;
+  // A process exiting mid-training stops the native loop (the thread pool is joined at exit).
+  watchExit(flag);
+  // Always passed, even without a user callback: the per-epoch round trip is also how the native
+  // side notices that this thread's JavaScript environment is gone (a terminated worker_thread).
+  const cb = (e: EpochInfo) => {
+    if (failed || !onEpoch) return;
+    try {
+      onEpoch(e);
+    } catch (err) {
+      failed = true;
+      userError = err;
+      flag[0] = 1;
+    }
+  };
   const opts = {
     epochs: s.epochs,
     batchSize: s.batchSize,
@@ -345,6 +359,7 @@ export async function trainNetwork(
     throw new NadirError(`${owner} training failed: ${(e as Error).message}`);
   } finally {
     signal?.removeEventListener('abort', onAbort);
+    running.delete(flag);
   }
   if (failed) throw userError;
   return {

@@ -85,11 +85,11 @@ struct Aborted : std::exception {
 };
 
 // Trains on raw rows (standardized inside with the training statistics, which the result's blob
-// carries). on_epoch runs on the training thread after every epoch. abort_flag, when non-null, is
-// polled between mini-batches; a non-zero value throws Aborted.
+// carries). on_epoch runs on the training thread after every epoch. should_stop, when set, is
+// polled between mini-batches; true throws Aborted.
 TrainResult train(const Spec& spec, const float* X, size_t rows, const TrainOptions& opt,
                   const std::function<void(const EpochInfo&)>& on_epoch,
-                  const volatile int32_t* abort_flag);
+                  const std::function<bool()>& should_stop);
 
 // Scores raw rows with a packed blob. mode 0: reconstruction error of the decoded mean (+ beta * KL
 // for a VAE); mode 1 (VAE): Monte-Carlo mean over `samples` latent draws of the reconstruction
