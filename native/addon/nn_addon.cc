@@ -64,6 +64,7 @@ struct EpochMsg {
   nn::EpochInfo info{};
   std::promise<void> done;
   bool failed = false;
+  std::shared_ptr<TrainState> state;
 };
 
 // nnTrain(plan, X, rows, options, onEpoch | null, abortFlag Int32Array | null) -> Promise<{ params, loss, valLoss, bestEpoch, stoppedEarly }>
@@ -91,6 +92,8 @@ Napi::Value Train(const Napi::CallbackInfo& info) {
   opt.norm_eps = opt_number(env, o, "normEpsilon", 1e-12, 1);
   opt.seed = static_cast<uint64_t>(opt_number(env, o, "seed", 0, 4294967295.0));
   opt.threads = opt_int(env, o, "threads", 1, 1024);
+  // 1: the training thread waits for each onEpoch call (order, backpressure); 0: fire and forget.
+  const bool wait_epoch = o.Has("waitOnEpoch") ? opt_int(env, o, "waitOnEpoch", 0, 1) == 1 : true;
 
   Napi::Value cbv = info[4];
   bool has_cb = cbv.IsFunction();
@@ -113,7 +116,7 @@ Napi::Value Train(const Napi::CallbackInfo& info) {
   state->hooked = true;
 
   const float* xd = x.data;
-  auto work = [spec, xd, rows, opt, flag, state, tsfn, has_cb]() mutable {
+  auto work = [spec, xd, rows, opt, flag, state, tsfn, has_cb, wait_epoch]() mutable {
     struct Release {
       Napi::ThreadSafeFunction& t;
       bool on;
@@ -122,13 +125,14 @@ Napi::Value Train(const Napi::CallbackInfo& info) {
     std::function<void(const nn::EpochInfo&)> cb;
     auto stop = [flag, &state]() { return state->cancel.load(std::memory_order_relaxed) != 0 || (flag && *flag != 0); };
     if (has_cb)
-      cb = [&tsfn, &state, &stop](const nn::EpochInfo& e) {
+      cb = [&tsfn, &state, &stop, wait_epoch](const nn::EpochInfo& e) {
         auto msg = std::make_shared<EpochMsg>();
         msg->info = e;
+        msg->state = state;
         // The queue owns one reference, so the worker may stop waiting without freeing it.
         auto fut = msg->done.get_future();
         auto* ref = new std::shared_ptr<EpochMsg>(msg);
-        napi_status st = tsfn.BlockingCall(ref, [](Napi::Env env, Napi::Function fn, std::shared_ptr<EpochMsg>* r) {
+        auto call = [](Napi::Env env, Napi::Function fn, std::shared_ptr<EpochMsg>* r) {
           EpochMsg& m = **r;
           bool ok = false;
           if (env != nullptr && fn != nullptr) {
@@ -146,14 +150,17 @@ Napi::Value Train(const Napi::CallbackInfo& info) {
             }
           }
           m.failed = !ok;
+          if (!ok) m.state->cancel = 1;
           m.done.set_value();
           delete r;
-        });
+        };
+        napi_status st = wait_epoch ? tsfn.BlockingCall(ref, call) : tsfn.NonBlockingCall(ref, call);
         if (st != napi_ok) {
           delete ref;
           state->cancel = 1;  // the callback can no longer run: the environment is closing
           return;
         }
+        if (!wait_epoch) return;
         // Wait, so every onEpoch call happens before the promise settles and in order; give up
         // when training is being stopped (process exit sets the abort flag from JavaScript).
         while (fut.wait_for(std::chrono::milliseconds(5)) != std::future_status::ready)

@@ -349,6 +349,8 @@ export async function trainNetwork(
     normEpsilon: 1e-5,
     seed: s.seed,
     threads: resolveThreads(s.threads),
+    // Without a user callback the per-epoch call only watches for the environment's end: no wait.
+    waitOnEpoch: onEpoch ? 1 : 0,
   };
   let res: { params: Float32Array; loss: Float32Array; valLoss: Float32Array; bestEpoch: number; stoppedEarly: boolean };
   try {
