@@ -108,8 +108,9 @@ Napi::Value Train(const Napi::CallbackInfo& info) {
   Napi::ThreadSafeFunction tsfn;
   if (has_cb) tsfn = Napi::ThreadSafeFunction::New(env, cbv.As<Napi::Function>(), "nadir.onEpoch", 0, 1);
 
-  // If the environment goes away mid-training (a worker_thread terminated, process teardown), a
-  // cleanup hook cancels the loop so it does not keep running for nothing.
+  // If the environment goes away mid-training (a worker_thread terminated) the loop must stop, or
+  // teardown waits for it: the per-epoch call fails once JavaScript cannot run and cancels it;
+  // the cleanup hook is the last resort. (Process exit raises the abort flag from JavaScript.)
   auto state = std::make_shared<TrainState>();
   state->holder = new std::shared_ptr<TrainState>(state);
   napi_add_env_cleanup_hook(env, EnvGone, state->holder);
