@@ -25,9 +25,10 @@ function parseArgs(argv) {
     else if (a.startsWith('--blend=')) o.cascade.blend = Number(a.slice(8));
     else if (a.startsWith('--high=')) o.route.high = Number(a.slice(7));
     else if (a.startsWith('--ae=')) o.aeLayers = a.slice(5).split(',').map(Number);
+    else if (a.startsWith('--save=')) o.save = a.slice(7);
     else if (a.startsWith('--data=')) o.data = a.slice(7).split(',').filter(Boolean);
     else {
-      console.error(`unknown argument '${a}' (usage: node bench/hybrid.js [--quick] [--data=${DATASETS.join(',')}] [--blend=0.3] [--high=q] [--ae=64,32])`);
+      console.error(`unknown argument '${a}' (usage: node bench/hybrid.js [--quick] [--data=${DATASETS.join(',')}] [--blend=0.3] [--high=q] [--ae=64,32] [--save=name (results/hybrid-name.json)])`);
       process.exit(2);
     }
   }
@@ -242,8 +243,9 @@ async function main() {
   const out = { when: new Date().toISOString(), node: process.version, simd: nadir.simdInfo(), quick: cfg.quick, options: { route: cfg.route, cascade: cfg.cascade, aeLayers: cfg.aeLayers ?? 'default' }, results, summaries };
   const dir = path.join(__dirname, 'results');
   fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, 'hybrid.json'), JSON.stringify(out, null, 2) + '\n');
-  console.log(`results: ${path.relative(process.cwd(), path.join(dir, 'hybrid.json'))}`);
+  const file = path.join(dir, cfg.save ? `hybrid-${cfg.save}.json` : 'hybrid.json');
+  fs.writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
+  console.log(`results: ${path.relative(process.cwd(), file)}`);
 }
 
 main().catch((e) => {

@@ -117,6 +117,53 @@ function parseRoute(spec: unknown, name: string): ParsedRoute {
   return bad(`must be { low, high } (quantile band) or { budget, high? } (share of rows sent on) but has fields ${JSON.stringify(Object.keys(o))}`);
 }
 
+/**
+ * One routing pass (kept monomorphic and free of allocations: it runs over every row): decided rows get
+ * their cascade score and stage, forwarded row positions go to `next`. Returns [forwarded, decided normal].
+ */
+function routeRows(
+  scores: Float32Array, scaled: Float32Array, lowRaw: number, highRaw: number, rows: Int32Array | null, lo: Float64Array | null, span: Float64Array | null,
+  out: Float32Array, stage: Uint8Array, i: number, next: Int32Array,
+): [number, number] {
+  const n = scores.length;
+  let nNext = 0;
+  let normal = 0;
+  if (rows === null || lo === null || span === null) {
+    for (let k = 0; k < n; k++) {
+      const s = scores[k];
+      if (s > lowRaw && s <= highRaw) next[nNext++] = k;
+      else {
+        out[k] = scaled[k];
+        stage[k] = i;
+        if (s <= lowRaw) normal++;
+      }
+    }
+  } else {
+    for (let k = 0; k < n; k++) {
+      const s = scores[k];
+      if (s > lowRaw && s <= highRaw) next[nNext++] = k;
+      else {
+        const r = rows[k];
+        out[r] = lo[k] + span[k] * scaled[k];
+        stage[r] = i;
+        if (s <= lowRaw) normal++;
+      }
+    }
+  }
+  return [nNext, normal];
+}
+
+/** The last stage decides every row it receives. */
+function decideAll(scaled: Float32Array, rows: Int32Array | null, lo: Float64Array | null, span: Float64Array | null, out: Float32Array, stage: Uint8Array, i: number): [number, number] {
+  const n = scaled.length;
+  if (rows === null || lo === null || span === null) {
+    for (let k = 0; k < n; k++) { out[k] = scaled[k]; stage[k] = i; }
+  } else {
+    for (let k = 0; k < n; k++) { const r = rows[k]; out[r] = lo[k] + span[k] * scaled[k]; stage[r] = i; }
+  }
+  return [0, 0];
+}
+
 /** Index of the first element > x in ascending a. */
 function upperBound(a: Float64Array, x: number): number {
   let lo = 0;
@@ -351,21 +398,11 @@ export class Cascade extends Detector<Omit<CascadeOptions, 'stages'> & DetectorO
       const scaled = stageScale(det, scores);
       const n = sub.rows;
       const next = new Int32Array(last ? 0 : n);
-      let nNext = 0;
-      let decidedNormal = 0;
-      const lowRaw = b ? b.lowRaw : 0;
-      const highRaw = b ? b.highRaw : 0;
-      for (let k = 0; k < n; k++) {
-        const s = scores[k];
-        if (!last && s > lowRaw && s <= highRaw) {
-          next[nNext++] = k;
-          continue;
-        }
-        const r = rows ? rows[k] : k;
-        out[r] = lo ? lo[k] + span![k] * scaled[k] : scaled[k];
-        stage[r] = i;
-        if (!last && s <= lowRaw) decidedNormal++;
-      }
+      const counts: [number, number] = last
+        ? decideAll(scaled, rows, lo, span, out, stage, i)
+        : routeRows(scores, scaled, b.lowRaw, b.highRaw, rows, lo, span, out, stage, i, next);
+      const nNext: number = counts[0];
+      const decidedNormal = counts[1];
       st.decided += n - nNext;
       if (last) break;
       st.decidedNormal += decidedNormal;
@@ -377,7 +414,7 @@ export class Cascade extends Detector<Omit<CascadeOptions, 'stages'> & DetectorO
       const keep = width * (1 - this.blend);
       const nlo = new Float64Array(nNext);
       const nspan = new Float64Array(nNext);
-      const nrows = new Int32Array(nNext);
+      const nrows: Int32Array = new Int32Array(nNext);
       const cols = sub.cols;
       const gathered = new Float32Array(nNext * cols);
       const src = sub.data;
