@@ -345,7 +345,7 @@ export abstract class Detector<O extends DetectorOptions = DetectorOptions> {
   }
 
   private applyThresholdInfo(info: ThresholdInfo): void {
-    this.thresholdInfoValue = info;
+    this.thresholdInfoValue = Object.freeze({ ...info, params: Object.freeze({ ...info.params }) });
     this.thresholdValue = info.value;
   }
 
@@ -384,14 +384,13 @@ export abstract class Detector<O extends DetectorOptions = DetectorOptions> {
     this.calibration = { quantiles: q, mean: Number(common.mean), std: Number(common.std) };
     this.tail = tail as Float32Array | undefined;
     this.summary = common.summary && Number.isFinite(common.summary.n) ? (common.summary as ScoreSummary) : undefined;
-    this.thresholdValue = Number(common.threshold);
     // Models from before thresholdInfo existed: describe the stored value.
-    this.thresholdInfoValue = common.thresholdInfo ?? {
-      method: typeof this.options.threshold === 'number' ? 'fixed' : 'contamination',
-      value: this.thresholdValue,
-      reason: 'stored in the model file',
-      params: {},
-    };
+    const info = common.thresholdInfo;
+    this.applyThresholdInfo(
+      info && typeof info === 'object' && typeof info.method === 'string'
+        ? { method: info.method, value: Number(common.threshold), reason: String(info.reason), params: { ...(info.params ?? {}) } }
+        : { method: typeof this.options.threshold === 'number' ? 'fixed' : 'contamination', value: Number(common.threshold), reason: 'stored in the model file', params: {} },
+    );
     this.fill = fill as Float32Array | undefined;
     this.nFeaturesValue = common.nFeatures;
   }

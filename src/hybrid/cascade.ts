@@ -235,12 +235,13 @@ export class Cascade extends Detector<Omit<CascadeOptions, 'stages'> & DetectorO
   /** The fitted band of each routing stage (raw-score edges, their place on the cascade scale, share forwarded at fit). */
   get routing(): readonly Readonly<Band>[] {
     this.ensureFitted();
-    return this.bands;
+    return this.bands.map((b) => Object.freeze({ ...b }));
   }
 
   /** Rows and time per stage, summed over every scoring call since fit, load or `resetStats()`. */
   get stats(): Readonly<CascadeStats> {
-    return this.statsValue;
+    const s = this.statsValue;
+    return { calls: s.calls, rows: s.rows, stages: s.stages.map((st) => ({ ...st })) };
   }
 
   resetStats(): void {
