@@ -76,6 +76,18 @@ describe('Ensemble', () => {
     assert.deepStrictEqual(w.combination.weights, [0.25, 0, 0.5, 0.25]);
   });
 
+  it('refit: false keeps members that are already fitted', async () => {
+    const { X } = synthetic({ rows: 800, cols: 5, seed: 21 });
+    const other = synthetic({ rows: 800, cols: 5, seed: 22 }).X;
+    const a = await new ZToy().fit(other);
+    const before = await a.score(X);
+    const e = await new nadir.Ensemble({ members: [a, new ZToy({ power: 1 })], refit: false }).fit(X);
+    assert.deepStrictEqual(await a.score(X), before);
+    assert.ok(e.members[1].fitted);
+    const r = await new nadir.Ensemble({ members: [a, new ZToy({ power: 1 })] }).fit(X);
+    assert.notDeepStrictEqual(await r.members[0].score(X), before, 'the default refits');
+  });
+
   it('save -> load round trip gives identical scores, members included', async () => {
     const { X } = shipped('cardio');
     const real = Object.values(realDetectors()).map((f) => f());

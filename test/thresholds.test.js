@@ -147,3 +147,23 @@ describe('thresholds', () => {
     for (const [spec, re] of bad) assert.throws(() => new ZToy({ threshold: spec }), (e) => e instanceof nadir.OptionError && re.test(e.message), JSON.stringify(spec));
   });
 });
+
+describe('models saved before threshold info existed', () => {
+  it('load with their stored threshold; MAD/IQR come from the quantile table, SPOT asks for a refit', async () => {
+    const mf = require('../dist/io/model-file');
+    const a = Float32Array.from({ length: 5001 }, (_, i) => i / 5000);
+    const d = await new IdentityToy({ contamination: 0.05 }).fit(col(a));
+    const c = mf.decodeModel(d.toBytes());
+    delete c.meta.common.summary;
+    delete c.meta.common.thresholdInfo;
+    delete c.arrays['calibration.tail'];
+    const old = nadir.detectorFromBytes(mf.encodeModel(c));
+    assert.strictEqual(old.threshold, d.threshold);
+    assert.strictEqual(old.thresholdInfo.method, 'contamination');
+    assert.match(old.thresholdInfo.reason, /stored in the model file/);
+    // Uniform on [0, 1]: median 0.5, MAD 0.25, Q1 0.25, Q3 0.75 (to table precision).
+    assert.ok(Math.abs(old.setThreshold({ method: 'mad', k: 1 }).value - (0.5 + 1.4826 * 0.25)) < 1e-3);
+    assert.ok(Math.abs(old.setThreshold('iqr').value - 1.5) < 1e-3);
+    assert.throws(() => old.setThreshold('spot'), /needs the top training scores, which this model does not hold .* fit it again/);
+  });
+});

@@ -80,6 +80,7 @@ function stagesOf(options: unknown, loading: boolean): { stages: Detector[]; res
   if (loading) return { stages: [], rest };
   if (!Array.isArray(stages)) throw new OptionError(`${OWNER} option 'stages' must be an array of detectors, cheapest first, but received ${stages === undefined ? 'nothing' : typeof stages}`);
   if (stages.length < 2) throw new OptionError(`${OWNER} option 'stages' needs at least 2 detectors but received ${stages.length}`);
+  if (stages.length > 255) throw new OptionError(`${OWNER} option 'stages' holds ${stages.length} detectors; at most 255 are supported`);
   stages.forEach((d, j) => {
     if (!(d instanceof Detector)) throw new OptionError(`${OWNER} option 'stages[${j}]' must be a nadir detector but received ${d === null ? 'null' : typeof d === 'object' ? (d as object).constructor?.name ?? 'an object' : typeof d}`);
     if (stages.indexOf(d) !== j) throw new OptionError(`${OWNER} option 'stages' holds the same ${d.type} instance twice (stages[${stages.indexOf(d)}] and stages[${j}]); pass separate detectors`);
