@@ -5,6 +5,8 @@ export type { CsvOptions, CsvData } from './data/csv';
 export { NadirError, NotFittedError, DataError, OptionError, ModelFileError } from './errors';
 export { Detector, loadDetector, detectorFromBytes } from './detectors/base';
 export type { DetectorOptions, NormalizeMethod } from './detectors/base';
+export { ECOD } from './detectors/ecod';
+export type { ECODOptions, ECODAggregate } from './detectors/ecod';
 export { reconstructionError, simdInfo, setSimd } from './kernels';
 export type { ErrorKind, SimdLevel } from './kernels';
 export { rocAuc, averagePrecision } from './metrics';
