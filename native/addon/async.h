@@ -36,15 +36,28 @@ class Job : public Napi::AsyncWorker {
       SetError("native error");
     }
   }
+  // Nothing may escape these two: when a worker_thread is terminated while a job runs, the job
+  // completes into an environment that can no longer run JS, every N-API call fails (and throws),
+  // and an exception leaving the completion callback would abort the whole process.
   void OnOK() override {
-    Napi::HandleScope scope(Env());
     try {
-      deferred_.Resolve(done_ ? done_(Env()) : Env().Undefined());
-    } catch (const Napi::Error& e) {
-      deferred_.Reject(e.Value());
+      Napi::HandleScope scope(Env());
+      try {
+        deferred_.Resolve(done_ ? done_(Env()) : Env().Undefined());
+      } catch (const Napi::Error& e) {
+        deferred_.Reject(e.Value());
+      }
+    } catch (...) {
+      // The environment is shutting down: nobody is left to receive the result.
     }
   }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+  void OnError(const Napi::Error& e) override {
+    try {
+      deferred_.Reject(e.Value());
+    } catch (...) {
+      // As in OnOK.
+    }
+  }
 
  private:
   Job(Napi::Env env, Work work, Done done)
