@@ -11,9 +11,10 @@ export interface Native {
   firstNonFinite(x: F32): number;
   reconError(x: F32, r: F32, rows: number, cols: number, kind: number, out: F32, contrib: F32 | null): void;
   ecodFit(X: F32, rows: number, cols: number, threads: number): Promise<{ sorted: F32; skewness: Float64Array }>;
-  ecodScore(X: F32, rows: number, cols: number, sorted: F32, skewness: Float64Array, aggregate: number, out: F32, contrib: F32 | null): void;
-  ecodScoreAsync(X: F32, rows: number, cols: number, sorted: F32, skewness: Float64Array, aggregate: number, out: F32, contrib: F32 | null, threads: number): Promise<void>;
-  ecodScoreReference(X: F32, rows: number, cols: number, sorted: F32, skewness: Float64Array, aggregate: number, out: F32, contrib: F32 | null): void;
+  ecodTailTable(n: number): Float64Array;
+  ecodScore(X: F32, rows: number, cols: number, sorted: F32, table: Float64Array, skewness: Float64Array, aggregate: number, out: F32, contrib: F32 | null): void;
+  ecodScoreAsync(X: F32, rows: number, cols: number, sorted: F32, table: Float64Array, skewness: Float64Array, aggregate: number, out: F32, contrib: F32 | null, threads: number): Promise<void>;
+  ecodScoreReference(X: F32, rows: number, cols: number, sorted: F32, table: Float64Array, skewness: Float64Array, aggregate: number, out: F32, contrib: F32 | null): void;
   [name: string]: any;
 }
 

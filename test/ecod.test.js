@@ -120,8 +120,8 @@ describe('ECOD', () => {
           const ref = new Float32Array(test.rows);
           const fc = new Float32Array(test.rows * cols);
           const rc = new Float32Array(test.rows * cols);
-          native.ecodScore(test.data, test.rows, cols, det.sorted, det.skew, agg, fast, fc);
-          native.ecodScoreReference(test.data, test.rows, cols, det.sorted, det.skew, agg, ref, rc);
+          native.ecodScore(test.data, test.rows, cols, det.sorted, det.table, det.skew, agg, fast, fc);
+          native.ecodScoreReference(test.data, test.rows, cols, det.sorted, det.table, det.skew, agg, ref, rc);
           assert.deepStrictEqual(fast, ref, `n=${n} cols=${cols} agg=${agg}`);
           assert.deepStrictEqual(fc, rc, `contrib n=${n} cols=${cols} agg=${agg}`);
         }
@@ -271,14 +271,15 @@ describe('ECOD', () => {
       const det = await new ECOD().fit([[1, 2], [2, 3], [3, 5]]);
       const x = new Float32Array([1, 2]);
       const out = new Float32Array(1);
-      assert.throws(() => native.ecodScore(x, 1, 2, det.sorted, det.skew, 0, new Float32Array(2), null), /Expected 1 elements in out/);
-      assert.throws(() => native.ecodScore(x, 2, 2, det.sorted, det.skew, 0, out, null), /Expected 4 elements in X/);
-      assert.throws(() => native.ecodScore(x, 1, 2, det.sorted.subarray(0, 5), det.skew, 0, out, null), /multiple of 2 elements in sorted/);
-      assert.throws(() => native.ecodScore(x, 1, 2, det.sorted, new Float32Array(2), 0, out, null), /Expected Float64Array for skewness but received Float32Array/);
-      assert.throws(() => native.ecodScore(x, 1, 2, det.sorted, det.skew, 2, out, null), /aggregate/);
-      assert.throws(() => native.ecodScore(x, 1, 2, det.sorted, det.skew, 0, out, new Float32Array(3)), /Expected 2 elements in contrib/);
+      assert.throws(() => native.ecodScore(x, 1, 2, det.sorted, det.table, det.skew, 0, new Float32Array(2), null), /Expected 1 elements in out/);
+      assert.throws(() => native.ecodScore(x, 2, 2, det.sorted, det.table, det.skew, 0, out, null), /Expected 4 elements in X/);
+      assert.throws(() => native.ecodScore(x, 1, 2, det.sorted.subarray(0, 5), det.table, det.skew, 0, out, null), /multiple of 2 elements in sorted/);
+      assert.throws(() => native.ecodScore(x, 1, 2, det.sorted, det.table, new Float32Array(2), 0, out, null), /Expected Float64Array for skewness but received Float32Array/);
+      assert.throws(() => native.ecodScore(x, 1, 2, det.sorted, det.table, det.skew, 2, out, null), /aggregate/);
+      assert.throws(() => native.ecodScore(x, 1, 2, det.sorted, det.table, det.skew, 0, out, new Float32Array(3)), /Expected 2 elements in contrib/);
+      assert.throws(() => native.ecodScore(x, 1, 2, det.sorted, det.table.subarray(1), det.skew, 0, out, null), /Expected 4 elements in table/);
       assert.throws(() => native.ecodFit(x, 2, 2, 1), /Expected 4 elements in X/);
-      assert.throws(() => native.ecodScoreAsync(x, 1, 2, det.sorted, det.skew, 0, out, null, 'two'), /Expected an integer for threads/);
+      assert.throws(() => native.ecodScoreAsync(x, 1, 2, det.sorted, det.table, det.skew, 0, out, null, 'two'), /Expected an integer for threads/);
     });
   });
 });

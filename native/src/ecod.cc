@@ -33,6 +33,11 @@ void ecod_fit(const float* X, size_t rows, size_t cols, float* sorted, double* s
   });
 }
 
+void ecod_tail_table(size_t n, double* table) {
+  const double log_n1 = std::log(static_cast<double>(n) + 1.0);
+  for (size_t c = 0; c <= n; ++c) table[c] = log_n1 - std::log(static_cast<double>(c) + 1.0);
+}
+
 namespace {
 
 // Features are searched in blocks so every step of the binary search issues independent loads for
@@ -64,9 +69,8 @@ inline float term(EcodAggregate agg, int win, double ul, double ur, double skew)
 // Scores rows [b, e). The searches are branchless: every feature has the same n, so all features
 // of a block take the same number of halving steps; base_lt ends as #{< x}, base_le as #{<= x}.
 void score_rows(const float* X, size_t b, size_t e, size_t cols, const float* sorted, size_t n,
-                const double* skewness, EcodAggregate agg, float* out, float* contrib) {
-  const double log_n1 = std::log(static_cast<double>(n) + 1.0);
-  const double nd = static_cast<double>(n);
+                const double* table, const double* skewness, EcodAggregate agg, float* out,
+                float* contrib) {
   size_t base_lt[kBlock], base_le[kBlock];
   // Per-feature tail terms of the current row, kept for explain.
   std::vector<double> terms_l, terms_r;
@@ -86,20 +90,21 @@ void score_rows(const float* X, size_t b, size_t e, size_t cols, const float* so
         for (size_t k = 0; k < m; ++k) {
           const float* col = sorted + (j0 + k) * n;
           const float v = x[j0 + k];
-          base_lt[k] = col[base_lt[k] + half] < v ? base_lt[k] + half : base_lt[k];
-          base_le[k] = col[base_le[k] + half] <= v ? base_le[k] + half : base_le[k];
+          // Arithmetic, not ?:, so the compiler cannot turn it into an unpredictable branch.
+          base_lt[k] += static_cast<size_t>(col[base_lt[k] + half] < v) * half;
+          base_le[k] += static_cast<size_t>(col[base_le[k] + half] <= v) * half;
         }
         len -= half;
       }
       for (size_t k = 0; k < m; ++k) {
         const float* col = sorted + (j0 + k) * n;
         const float v = x[j0 + k];
-        const double c_lt = static_cast<double>(base_lt[k] + (col[base_lt[k]] < v));
-        const double c_le = static_cast<double>(base_le[k] + (col[base_le[k]] <= v));
+        const size_t c_lt = base_lt[k] + (col[base_lt[k]] < v);
+        const size_t c_le = base_le[k] + (col[base_le[k]] <= v);
         // (c + 1) / (n + 1): the tail probability the point would get if added to the training
         // sample; never 0, so a value beyond the training range has a finite score.
-        const double ul = log_n1 - std::log(c_le + 1.0);
-        const double ur = log_n1 - std::log(nd - c_lt + 1.0);
+        const double ul = table[c_le];
+        const double ur = table[n - c_lt];
         sums.add(ul, ur, skewness[j0 + k]);
         if (contrib) {
           terms_l[j0 + k] = ul;
@@ -118,11 +123,12 @@ void score_rows(const float* X, size_t b, size_t e, size_t cols, const float* so
 }  // namespace
 
 void ecod_score(const float* X, size_t rows, size_t cols, const float* sorted, size_t n,
-                const double* skewness, EcodAggregate agg, float* out, float* contrib, int threads) {
+                const double* table, const double* skewness, EcodAggregate agg, float* out,
+                float* contrib, int threads) {
   // Small batches stay on the calling thread: starting threads costs more than the work.
   if (rows * cols < 4096) threads = 1;
   parallel_for(rows, threads, [&](size_t b, size_t e, int) {
-    score_rows(X, b, e, cols, sorted, n, skewness, agg, out, contrib);
+    score_rows(X, b, e, cols, sorted, n, table, skewness, agg, out, contrib);
   });
 }
 

@@ -46,6 +46,8 @@ export class ECOD extends Detector<ECODOptions> {
   readonly type = 'ECOD';
   private sorted?: Float32Array;
   private skew?: Float64Array;
+  // Derived from the training row count, rebuilt on fit and load (not stored in model files).
+  private table?: Float64Array;
   private readonly agg: number;
 
   constructor(options?: ECODOptions) {
@@ -78,6 +80,7 @@ export class ECOD extends Detector<ECODOptions> {
     const res = (await native.ecodFit(m.data, m.rows, m.cols, this.threadsValue)) as { sorted: Float32Array; skewness: Float64Array };
     this.sorted = res.sorted;
     this.skew = res.skewness;
+    this.table = native.ecodTailTable(m.rows);
     // Training scores come from the fitted ECDFs exactly as new rows do, so the threshold applies
     // to new data on the same scale.
     return this.run(m, null);
@@ -89,7 +92,7 @@ export class ECOD extends Detector<ECODOptions> {
 
   protected scoreMatrixSync(m: Matrix): Float32Array {
     const out = new Float32Array(m.rows);
-    native.ecodScore(m.data, m.rows, m.cols, this.sorted!, this.skew!, this.agg, out, null);
+    native.ecodScore(m.data, m.rows, m.cols, this.sorted!, this.table!, this.skew!, this.agg, out, null);
     return out;
   }
 
@@ -101,7 +104,7 @@ export class ECOD extends Detector<ECODOptions> {
 
   private async run(m: Matrix, contrib: Float32Array | null): Promise<Float32Array> {
     const out = new Float32Array(m.rows);
-    await native.ecodScoreAsync(m.data, m.rows, m.cols, this.sorted!, this.skew!, this.agg, out, contrib, this.threadsValue);
+    await native.ecodScoreAsync(m.data, m.rows, m.cols, this.sorted!, this.table!, this.skew!, this.agg, out, contrib, this.threadsValue);
     return out;
   }
 
@@ -122,6 +125,7 @@ export class ECOD extends Detector<ECODOptions> {
     }
     this.sorted = sorted;
     this.skew = skew;
+    this.table = native.ecodTailTable(n);
   }
 }
 

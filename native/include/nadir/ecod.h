@@ -14,6 +14,10 @@ enum class EcodAggregate : int { FeatureMax = 0, TailSum = 1 };
 void ecod_fit(const float* X, size_t rows, size_t cols, float* sorted, double* skewness,
               int threads);
 
+// table[c] = -log((c + 1) / (n + 1)) for c = 0..n: the tail score of a count, precomputed once per
+// model so scoring does no logarithms (table has n + 1 entries).
+void ecod_tail_table(size_t n, double* table);
+
 // Scores rows of X against a fitted model of n training rows. For each feature, with
 // c_le = #{train <= x} and c_ge = #{train >= x}:
 //   left tail  U_l = -log((c_le + 1) / (n + 1)),  right tail U_r = -log((c_ge + 1) / (n + 1)),
@@ -25,9 +29,9 @@ void ecod_fit(const float* X, size_t rows, size_t cols, float* sorted, double* s
 // Either way the contributions (rows x cols, when contrib is non-null) sum to the score.
 // Rows are independent: a row's score never depends on the other rows of the batch.
 void ecod_score(const float* X, size_t rows, size_t cols, const float* sorted, size_t n,
-                const double* skewness, EcodAggregate agg, float* out, float* contrib, int threads);
+                const double* table, const double* skewness, EcodAggregate agg, float* out, float* contrib, int threads);
 
-// Reference: the same scores with std::upper_bound/lower_bound, one feature at a time.
+// Reference: the same scores with std::upper_bound/lower_bound and std::log, one feature at a time.
 void ecod_score_scalar_reference(const float* X, size_t rows, size_t cols, const float* sorted,
                                  size_t n, const double* skewness, EcodAggregate agg, float* out,
                                  float* contrib);
