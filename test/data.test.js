@@ -50,7 +50,7 @@ describe('Matrix and data adapters', () => {
   });
 
   it('loads the shipped datasets', () => {
-    const { X, labels } = nadir.readCsv(require('path').join(__dirname, '..', 'data', 'cardio.csv'));
+    const { X, labels } = nadir.readCsv(require('path').join(__dirname, 'fixtures', 'cardio.csv'));
     assert.strictEqual(X.rows, 1831);
     assert.strictEqual(X.cols, 21);
     assert.strictEqual(labels.reduce((a, b) => a + b, 0), 176);

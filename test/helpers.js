@@ -47,7 +47,7 @@ function synthetic({ rows = 1000, cols = 8, outliers = 0.05, seed = 1, rank = 3 
 
 /** A dataset shipped in data/ (label column 'label'). */
 function shipped(name) {
-  const { X, labels } = nadir.readCsv(path.join(__dirname, '..', 'data', `${name}.csv`));
+  const { X, labels } = nadir.readCsv(path.join(__dirname, 'fixtures', `${name}.csv`));
   return { X, labels: Uint8Array.from(labels) };
 }
 
