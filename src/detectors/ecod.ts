@@ -9,8 +9,8 @@ export type ECODAggregate = 'feature-max' | 'tail-sum';
 
 export interface ECODOptions extends DetectorOptions {
   /**
-   * 'feature-max' (default): sum over features of the larger of the two tail scores, as PyOD
-   * 1.0-1.1 computes ECOD (and as the published benchmark numbers were produced).
+   * 'feature-max' (default): sum over features of the larger of the two tail scores, as older PyOD
+   * releases compute ECOD (the more accurate form on the shipped data, see the class notes).
    * 'tail-sum': the paper's Algorithm 1, max(O_left, O_right, O_auto) of whole-row sums, where
    * O_auto takes each feature's tail from the sign of its training skewness.
    * ECOD has no tuning parameters; this only picks between the two published definitions.
@@ -21,9 +21,11 @@ export interface ECODOptions extends DetectorOptions {
 /**
  * ECOD (Li et al. 2022, "ECOD: Unsupervised Outlier Detection Using Empirical Cumulative
  * Distribution Functions"): each feature's training values define a left- and a right-tail
- * empirical CDF; a row's score is the largest of three sums over features of -log tail probability:
- * all left tails, all right tails, or per feature the tail its training skewness points to.
- * Parameter-free and fully explainable: `explain` returns the per-feature terms of the winning sum.
+ * empirical CDF, and each feature of a row gets two tail scores, -log of its left and right tail
+ * probability. The row score is, by default, the sum over features of the larger of the two
+ * ('feature-max'); with `aggregate: 'tail-sum'` it is the paper's largest of three sums: all left
+ * tails, all right tails, or per feature the tail its training skewness points to.
+ * Parameter-free and fully explainable: `explain` returns per-feature terms that sum to the score.
  *
  * Deliberate differences from PyOD's `pyod.models.ecod.ECOD`:
  * - New rows are scored against the training ECDFs only. PyOD concatenates the training data with
@@ -33,11 +35,11 @@ export interface ECODOptions extends DetectorOptions {
  *   and n the training rows: the probability the row would get if added to the training sample
  *   (exactly PyOD's value for a batch of one row), and never 0, so scores stay finite beyond the
  *   training range. Training rows are scored the same way (PyOD uses c / n there).
- * - Aggregate: the default 'feature-max' is sum_j max(U_l, U_r), PyOD 1.0-1.1's
+ * - Aggregate: the default 'feature-max' is sum_j max(U_l, U_r), older PyOD's
  *   sum_j max(U_l, U_r, U_auto) except that PyOD's U_auto is U_l + U_r for a feature of exactly zero
  *   skewness (e.g. constant), which we do not add. Measured ROC-AUC (shipped data, fit = score set):
  *   cardio 0.935 / thyroid 0.977 with 'feature-max' against 0.881 / 0.921 with the paper's
- *   'tail-sum'. Current PyOD (2.x) uses sum_j max(U_auto, (U_l + U_r) / 2) (0.922 / 0.939), which is
+ *   'tail-sum'. Recent PyOD uses sum_j max(U_auto, (U_l + U_r) / 2) (0.922 / 0.939), which is
  *   not offered. In 'tail-sum', a zero-skewness feature uses its right tail in O_auto, as in the
  *   paper's "skewness < 0 ? left : right".
  * - Skewness (used by 'tail-sum') comes from the training data only.
@@ -77,7 +79,7 @@ export class ECOD extends Detector<ECODOptions> {
   }
 
   protected async fitMatrix(m: Matrix): Promise<Float32Array> {
-    const res = (await native.ecodFit(m.data, m.rows, m.cols, this.threadsValue)) as { sorted: Float32Array; skewness: Float64Array };
+    const res = await native.ecodFit(m.data, m.rows, m.cols, this.threadsValue);
     this.sorted = res.sorted;
     this.skew = res.skewness;
     this.table = native.ecodTailTable(m.rows);

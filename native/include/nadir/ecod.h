@@ -24,7 +24,7 @@ void ecod_tail_table(size_t n, double* table);
 //   auto term  = U_l if skewness < 0 else U_r.
 // EcodAggregate::TailSum:    score = max(sum U_l, sum U_r, sum auto) (the paper's O_left, O_right,
 //                             O_auto); contrib receives the terms of the winning sum.
-// EcodAggregate::FeatureMax: score = sum over features of max(U_l, U_r) (PyOD 1.0-1.1's form);
+// EcodAggregate::FeatureMax: score = sum over features of max(U_l, U_r) (older PyOD's form);
 //                             contrib receives those per-feature maxima.
 // Either way the contributions (rows x cols, when contrib is non-null) sum to the score.
 // Rows are independent: a row's score never depends on the other rows of the batch.
