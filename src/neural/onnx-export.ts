@@ -1,0 +1,237 @@
+// Exports a nadir Network as an ONNX model of the whole scoring path (raw features in, score and
+// reconstruction out), written with our own protobuf encoder. Only standard ai.onnx operators of
+// opset 13 (default: any ONNX runtime from 2021 on runs it) up to 21.
+import { DataError, OptionError } from '../errors';
+import { checkOptionNames, optInt } from '../options';
+import { ProtoWriter } from './protobuf';
+import type { DenseLayer, Network } from './network';
+
+export interface OnnxExportOptions {
+  /** ai.onnx opset version written in the model, >= 13. Default 13. */
+  opset?: number;
+  /** Graph name. Default 'nadir_autoencoder' or 'nadir_vae'. */
+  graphName?: string;
+  /** Free text stored as the model's doc_string. */
+  docString?: string;
+}
+
+// onnx.proto enums and field numbers used below.
+const FLOAT = 1;
+const INT64 = 7;
+const ATTR_FLOAT = 1;
+const ATTR_INT = 2;
+const ATTR_INTS = 7;
+// The IR version of the ONNX release that introduced each opset (onnx/docs/Versioning.md).
+const IR_FOR_OPSET: Record<number, number> = { 13: 7, 14: 7, 15: 8, 16: 8, 17: 8, 18: 8, 19: 9, 20: 9, 21: 10 };
+const MAX_OPSET = 21;
+
+type Attr = { name: string; f?: number; i?: number; ints?: number[] };
+
+/** Collects nodes and initializers; hands out unique value names. */
+class GraphBuilder {
+  constructor(readonly opset: number) {}
+  nodes: ProtoWriter[] = [];
+  initializers: ProtoWriter[] = [];
+  private counter = 0;
+
+  fresh(prefix: string): string {
+    return `${prefix}_${this.counter++}`;
+  }
+
+  node(op: string, inputs: string[], attrs: Attr[] = [], output?: string): string {
+    const out = output ?? this.fresh(op.toLowerCase());
+    const n = new ProtoWriter();
+    for (const i of inputs) n.string(1, i);
+    n.string(2, out);
+    n.string(3, `${op}_${this.counter++}`);
+    n.string(4, op);
+    for (const a of attrs) {
+      const w = new ProtoWriter().string(1, a.name);
+      if (a.f !== undefined) w.float(2, a.f).int(20, ATTR_FLOAT);
+      else if (a.i !== undefined) w.int(3, a.i).int(20, ATTR_INT);
+      else if (a.ints !== undefined) w.packedInts(8, a.ints).int(20, ATTR_INTS);
+      n.message(5, w);
+    }
+    this.nodes.push(n);
+    return out;
+  }
+
+  /** A float32 initializer; dims [] makes a scalar. */
+  floats(prefix: string, values: ArrayLike<number>, dims: number[]): string {
+    const name = this.fresh(prefix);
+    const f32 = Float32Array.from(values as ArrayLike<number>);
+    // raw_data is little-endian by definition; copy byte-wise so it holds on any host.
+    const raw = new Uint8Array(f32.length * 4);
+    const dv = new DataView(raw.buffer);
+    for (let i = 0; i < f32.length; i++) dv.setFloat32(i * 4, f32[i], true);
+    const t = new ProtoWriter();
+    if (dims.length) t.packedInts(1, dims);
+    t.int(2, FLOAT).string(8, name).bytes(9, raw);
+    this.initializers.push(t);
+    return name;
+  }
+
+  /** Reduce over `axes`; from opset 18 every Reduce* takes its axes as an input (ReduceSum from 13). */
+  reduce(op: string, x: string, axes: number[], keepdims: boolean, output?: string): string {
+    const keep = { name: 'keepdims', i: keepdims ? 1 : 0 };
+    if (op === 'ReduceSum' || this.opset >= 18) return this.node(op, [x, this.int64s('axes', axes)], [keep], output);
+    return this.node(op, [x], [{ name: 'axes', ints: axes }, keep], output);
+  }
+
+  int64s(prefix: string, values: number[]): string {
+    const name = this.fresh(prefix);
+    const raw = new Uint8Array(values.length * 8);
+    const dv = new DataView(raw.buffer);
+    values.forEach((v, i) => dv.setBigInt64(i * 8, BigInt(v), true));
+    const t = new ProtoWriter().packedInts(1, [values.length]).int(2, INT64).string(8, name).bytes(9, raw);
+    this.initializers.push(t);
+    return name;
+  }
+}
+
+function valueInfo(name: string, dims: (number | string)[]): ProtoWriter {
+  const shape = new ProtoWriter();
+  for (const d of dims) shape.message(1, typeof d === 'number' ? new ProtoWriter().int(1, d) : new ProtoWriter().string(2, d));
+  const tensor = new ProtoWriter().int(1, FLOAT).message(2, shape);
+  const type = new ProtoWriter().message(1, tensor);
+  return new ProtoWriter().string(1, name).message(2, type);
+}
+
+function checkArray(where: string, a: unknown, n: number): Float32Array {
+  if (!(a instanceof Float32Array)) throw new DataError(`${where} must be a Float32Array`);
+  if (a.length !== n) throw new DataError(`${where} has ${a.length} values, expected ${n}`);
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) throw new DataError(`${where}[${i}] is ${a[i]}, not a finite number`);
+  return a;
+}
+
+function checkLayer(where: string, l: DenseLayer, inputs: number): void {
+  if (!l || typeof l !== 'object') throw new DataError(`${where} is missing`);
+  if (l.inputs !== inputs) throw new DataError(`${where} takes ${l.inputs} inputs but receives ${inputs}`);
+  if (!Number.isInteger(l.outputs) || l.outputs <= 0) throw new DataError(`${where} has an invalid output count ${l.outputs}`);
+  checkArray(`${where}.weight`, l.weight, l.outputs * l.inputs);
+  checkArray(`${where}.bias`, l.bias, l.outputs);
+  if (!['relu', 'tanh', 'sigmoid', 'identity'].includes(l.activation)) throw new DataError(`${where} has an unknown activation '${l.activation}'`);
+  if (l.norm) {
+    checkArray(`${where}.norm.gamma`, l.norm.gamma, l.outputs);
+    checkArray(`${where}.norm.beta`, l.norm.beta, l.outputs);
+    if (!(l.norm.epsilon >= 0) || !Number.isFinite(l.norm.epsilon)) throw new DataError(`${where}.norm.epsilon must be a finite number >= 0`);
+  }
+}
+
+/** Checks a chain of layers and returns its output width. */
+function checkChain(where: string, layers: DenseLayer[], inputs: number): number {
+  if (!Array.isArray(layers)) throw new DataError(`${where} must be an array of layers`);
+  layers.forEach((l, k) => {
+    checkLayer(`${where}[${k}]`, l, inputs);
+    inputs = l.outputs;
+  });
+  return inputs;
+}
+
+/** y = act(norm(x W^T + b)); Gemm with transB because W is outputs x inputs. */
+function dense(g: GraphBuilder, x: string, l: DenseLayer, tag: string): string {
+  const w = g.floats(`${tag}_weight`, l.weight, [l.outputs, l.inputs]);
+  const b = g.floats(`${tag}_bias`, l.bias, [l.outputs]);
+  let y = g.node('Gemm', [x, w, b], [{ name: 'transB', i: 1 }]);
+  if (l.norm) {
+    // Layer normalization over the features, decomposed (LayerNormalization only exists from opset 17):
+    // (y - mean) / sqrt(var + eps) * gamma + beta, with the biased variance.
+    const mean = g.reduce('ReduceMean', y, [-1], true);
+    const c = g.node('Sub', [y, mean]);
+    const v = g.reduce('ReduceMean', g.node('Mul', [c, c]), [-1], true);
+    const sd = g.node('Sqrt', [g.node('Add', [v, g.floats(`${tag}_eps`, [l.norm.epsilon], [])])]);
+    const n = g.node('Div', [c, sd]);
+    y = g.node('Add', [g.node('Mul', [n, g.floats(`${tag}_gamma`, l.norm.gamma, [l.outputs])]), g.floats(`${tag}_beta`, l.norm.beta, [l.outputs])]);
+  }
+  switch (l.activation) {
+    case 'relu': return g.node('Relu', [y]);
+    case 'tanh': return g.node('Tanh', [y]);
+    case 'sigmoid': return g.node('Sigmoid', [y]);
+    default: return y;
+  }
+}
+
+function chain(g: GraphBuilder, x: string, layers: DenseLayer[], tag: string): string {
+  layers.forEach((l, k) => { x = dense(g, x, l, `${tag}${k}`); });
+  return x;
+}
+
+/**
+ * The ONNX model (bytes of a ModelProto) of a network's whole scoring path:
+ * input `input` float32 [N, d] raw features -> z = (x - mean) / std -> the network ->
+ * outputs `score` float32 [N] (sum of squared standardized errors, plus beta * KL for a VAE,
+ * decoding the mean) and `reconstruction` float32 [N, d] in input units.
+ */
+export function networkToOnnx(net: Network, opts: OnnxExportOptions = {}): Uint8Array {
+  checkOptionNames('networkToOnnx', opts, ['opset', 'graphName', 'docString']);
+  const opset = optInt('networkToOnnx', 'opset', opts.opset, 13, 13, MAX_OPSET);
+  if (opts.graphName !== undefined && typeof opts.graphName !== 'string') throw new OptionError(`Expected a string for networkToOnnx option 'graphName' but received ${typeof opts.graphName}`);
+  if (opts.docString !== undefined && typeof opts.docString !== 'string') throw new OptionError(`Expected a string for networkToOnnx option 'docString' but received ${typeof opts.docString}`);
+  if (!net || (net.kind !== 'autoencoder' && net.kind !== 'vae')) throw new DataError(`Expected a Network of kind 'autoencoder' or 'vae' but received ${net && (net as { kind?: unknown }).kind}`);
+  if (!(net.mean instanceof Float32Array) || net.mean.length === 0) throw new DataError('network.mean must be a non-empty Float32Array');
+  const d = net.mean.length;
+  checkArray('network.mean', net.mean, d);
+  checkArray('network.std', net.std, d);
+  for (let j = 0; j < d; j++) if (!(net.std[j] > 0)) throw new DataError(`network.std[${j}] is ${net.std[j]}; standard deviations must be > 0`);
+
+  const g = new GraphBuilder(opset);
+  const mean = g.floats('mean', net.mean, [d]);
+  const std = g.floats('std', net.std, [d]);
+  const z = g.node('Div', [g.node('Sub', ['input', mean]), std]);
+  let zhat: string;
+  let kl: string | undefined;
+  if (net.kind === 'autoencoder') {
+    if (!Array.isArray(net.layers) || net.layers.length === 0) throw new DataError('network.layers must hold at least one layer');
+    const out = checkChain('network.layers', net.layers, d);
+    if (out !== d) throw new DataError(`the last layer has ${out} outputs but the network's input has ${d} features`);
+    zhat = chain(g, z, net.layers, 'layer');
+  } else {
+    const h = checkChain('network.encoder', net.encoder, d);
+    checkLayer('network.mu', net.mu, h);
+    checkLayer('network.logVar', net.logVar, h);
+    if (net.logVar.outputs !== net.mu.outputs) throw new DataError(`network.logVar has ${net.logVar.outputs} outputs but network.mu has ${net.mu.outputs}`);
+    const out = checkChain('network.decoder', net.decoder, net.mu.outputs);
+    if (out !== d) throw new DataError(`the decoder has ${out} outputs but the network's input has ${d} features`);
+    if (typeof net.beta !== 'number' || !Number.isFinite(net.beta) || net.beta < 0) throw new DataError(`network.beta must be a finite number >= 0 but is ${net.beta}`);
+    const hid = chain(g, z, net.encoder, 'encoder');
+    const mu = dense(g, hid, net.mu, 'mu');
+    const lv = dense(g, hid, net.logVar, 'logvar');
+    zhat = chain(g, mu, net.decoder, 'decoder');
+    // KL = -0.5 * sum(1 + logVar - mu^2 - exp(logVar)).
+    const t = g.node('Sub', [g.node('Sub', [g.node('Add', [lv, g.floats('one', [1], [])]), g.node('Mul', [mu, mu])]), g.node('Exp', [lv])]);
+    const s = g.reduce('ReduceSum', t, [1], false);
+    kl = g.node('Mul', [s, g.floats('neg_half_beta', [-0.5 * net.beta], [])]);
+  }
+  const err = g.node('Sub', [z, zhat]);
+  if (kl) g.node('Add', [g.reduce('ReduceSumSquare', err, [1], false), kl], [], 'score');
+  else g.reduce('ReduceSumSquare', err, [1], false, 'score');
+  g.node('Add', [g.node('Mul', [zhat, std]), mean], [], 'reconstruction');
+
+  const graph = new ProtoWriter();
+  for (const n of g.nodes) graph.message(1, n);
+  graph.string(2, opts.graphName ?? (net.kind === 'vae' ? 'nadir_vae' : 'nadir_autoencoder'));
+  for (const t of g.initializers) graph.message(5, t);
+  graph.message(11, valueInfo('input', ['N', d]));
+  graph.message(12, valueInfo('score', ['N']));
+  graph.message(12, valueInfo('reconstruction', ['N', d]));
+
+  const model = new ProtoWriter()
+    .int(1, IR_FOR_OPSET[opset])
+    .string(2, 'nadir')
+    .string(3, producerVersion());
+  if (opts.docString) model.string(6, opts.docString);
+  model.message(7, graph).message(8, new ProtoWriter().string(1, '').int(2, opset));
+  return model.finish();
+}
+
+let version: string | undefined;
+function producerVersion(): string {
+  if (version === undefined) {
+    try {
+      version = String(require('../../package.json').version);
+    } catch {
+      version = '';
+    }
+  }
+  return version!;
+}

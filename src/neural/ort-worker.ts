@@ -1,0 +1,55 @@
+// Worker thread holding one ONNX Runtime session: onnxruntime-node's run() blocks the thread it
+// runs on, so large batches run here and the main event loop stays free.
+import { parentPort, workerData } from 'worker_threads';
+import { Assembler, chunkInput, planChunks } from './chunks';
+
+export interface WorkerInit {
+  model: Uint8Array;
+  sessionOptions: Record<string, unknown>;
+}
+
+export interface WorkerTask {
+  id: number;
+  input: string;
+  outputs: string[];
+  data: Float32Array;
+  rows: number;
+  cols: number;
+  batchSize: number;
+  fixedRows: number;
+}
+
+export type WorkerReply =
+  | { id: number; ok: true; arrays: Float32Array[] }
+  | { id: number; ok: false; error: string };
+
+async function main(): Promise<void> {
+  const ort = require('onnxruntime-node') as typeof import('onnxruntime-node');
+  const init = workerData as WorkerInit;
+  let session: import('onnxruntime-node').InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(init.model, init.sessionOptions);
+  } catch (e) {
+    parentPort!.postMessage({ ready: false, error: (e as Error).message });
+    return;
+  }
+  parentPort!.postMessage({ ready: true });
+  parentPort!.on('message', async (t: WorkerTask) => {
+    try {
+      const chunks = planChunks(t.rows, t.batchSize, t.fixedRows);
+      const asm = new Assembler(t.rows, t.outputs, chunks.length);
+      for (const c of chunks) {
+        const feeds = { [t.input]: new ort.Tensor('float32', chunkInput(t.data, t.cols, c), [c.fed, t.cols]) };
+        const res = await session.run(feeds, t.outputs);
+        asm.put(c, t.outputs.map((o) => res[o]?.data));
+      }
+      const { arrays } = asm.results();
+      const transfer = [...new Set(arrays.map((a) => a.buffer as ArrayBuffer))];
+      parentPort!.postMessage({ id: t.id, ok: true, arrays } as WorkerReply, transfer);
+    } catch (e) {
+      parentPort!.postMessage({ id: t.id, ok: false, error: (e as Error).message } as WorkerReply);
+    }
+  });
+}
+
+void main();
