@@ -15,6 +15,25 @@ export interface Native {
   ecodScore(X: F32, rows: number, cols: number, sorted: F32, table: Float64Array, skewness: Float64Array, aggregate: number, out: F32, contrib: F32 | null): void;
   ecodScoreAsync(X: F32, rows: number, cols: number, sorted: F32, table: Float64Array, skewness: Float64Array, aggregate: number, out: F32, contrib: F32 | null, threads: number): Promise<void>;
   ecodScoreReference(X: F32, rows: number, cols: number, sorted: F32, table: Float64Array, skewness: Float64Array, aggregate: number, out: F32, contrib: F32 | null): void;
+  gaussianFitAsync(
+    x: F32, rows: number, cols: number, robust: boolean, shrinkage: number, support: number, trials: number, seed: number, threads: number,
+  ): Promise<{
+    location: F32; covariance: Float64Array; whitening: F32; regularization: number; shrinkage: number; support: number; rawSupport: number; correction: number;
+  }>;
+  /** mode 0: sum of squared projections, 1: PyOD distance (weight, scale required), 2: store projections (out rows*k). */
+  /** With `transposed` (w as d x k), up to 4 rows take the latency path (bit-identical results). */
+  projectRows(x: F32, rows: number, d: number, center: F32, w: F32, k: number, lower: boolean, mode: number, weight: F32 | null, scale: F32 | null, out: F32, transposed?: F32 | null): void;
+  projectRowsScalar(x: F32, rows: number, d: number, center: F32, w: F32, k: number, lower: boolean, mode: number, weight: F32 | null, scale: F32 | null, out: F32): void;
+  projectRowsAsync(
+    x: F32, rows: number, d: number, center: F32, w: F32, k: number, lower: boolean, mode: number, weight: F32 | null, scale: F32 | null, out: F32, threads: number,
+  ): Promise<void>;
+  quadraticContributionsAsync(x: F32, rows: number, d: number, center: F32, w: F32, k: number, out: F32): Promise<void>;
+  distanceContributionsAsync(x: F32, rows: number, d: number, center: F32, scale: F32, v: F32, k: number, weight: F32, out: F32): Promise<void>;
+  pcaReconstructionError(x: F32, rows: number, d: number, center: F32, scale: F32, v: F32, k: number, out: F32, contrib: F32 | null, threads?: number, transposed?: F32 | null): void;
+  pcaReconstructionErrorAsync(x: F32, rows: number, d: number, center: F32, scale: F32, v: F32, k: number, out: F32, contrib: F32 | null, threads: number): Promise<void>;
+  pcaFitAsync(x: F32, rows: number, cols: number, standardize: boolean, threads: number): Promise<{ mean: Float64Array; scale: Float64Array; values: Float64Array; vectors: Float64Array }>;
+  symmetricEigen(a: Float64Array, d: number): { values: Float64Array; vectors: Float64Array };
+  chi2Quantile(p: number, dof: number): number;
   [name: string]: any;
 }
 

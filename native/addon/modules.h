@@ -5,4 +5,5 @@
 namespace nadir::addon {
 void RegisterKernels(Napi::Env env, Napi::Object exports);
 void RegisterEcod(Napi::Env env, Napi::Object exports);
+void RegisterCovariance(Napi::Env env, Napi::Object exports);
 }  // namespace nadir::addon
