@@ -111,7 +111,7 @@ describe('ECOD', () => {
     }
 
     it('the fast search equals the std::lower/upper_bound reference bit for bit', async () => {
-      for (const [n, cols, round] of [[2, 1, false], [3, 5, true], [17, 16, true], [200, 17, true], [1000, 40, false], [257, 3, true]]) {
+      for (const [n, cols, round] of [[2, 1, false], [3, 5, true], [17, 16, true], [63, 2, true], [64, 3, false], [65, 2, true], [128, 4, true], [200, 17, true], [1000, 40, false], [257, 3, true], [5000, 3, false], [4097, 2, true]]) {
         const train = gaussianMatrix(n, cols, n + cols, round);
         const test = gaussianMatrix(300, cols, n * 3 + cols, round);
         const det = await new ECOD({ seed: 1 }).fit(train);
