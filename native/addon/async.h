@@ -36,9 +36,8 @@ class Job : public Napi::AsyncWorker {
       SetError("native error");
     }
   }
-  // Nothing may escape these two: when a worker_thread is terminated while a job runs, the job
-  // completes into an environment that can no longer run JS, every N-API call fails (and throws),
-  // and an exception leaving the completion callback would abort the whole process.
+  // Neither may throw: when the environment is shutting down (a terminated worker_thread) every
+  // N-API call fails, and an exception escaping here would abort the process.
   void OnOK() override {
     try {
       Napi::HandleScope scope(Env());
@@ -48,14 +47,12 @@ class Job : public Napi::AsyncWorker {
         deferred_.Reject(e.Value());
       }
     } catch (...) {
-      // The environment is shutting down: nobody is left to receive the result.
     }
   }
   void OnError(const Napi::Error& e) override {
     try {
       deferred_.Reject(e.Value());
     } catch (...) {
-      // As in OnOK.
     }
   }
 
