@@ -158,6 +158,8 @@ async function main() {
       node: process.version,
       cpu: os.cpus()[0]?.model ?? 'unknown',
       cores: os.cpus().length,
+      // 1-minute load average before and after: the machine may be shared, which makes numbers noisy.
+      loadAvgStart: os.loadavg()[0],
       simd: nadir.simdInfo(),
       quick: opts.quick,
       threads: 1,
@@ -197,6 +199,7 @@ async function main() {
   }
   res.comparisons = comparisons(res);
   res.meta.wallS = (Date.now() - started) / 1000;
+  res.meta.loadAvgEnd = os.loadavg()[0];
   report(res);
 
   const dir = path.join(__dirname, 'results');
@@ -204,7 +207,8 @@ async function main() {
   const json = JSON.stringify(res, null, 2) + '\n';
   fs.writeFileSync(path.join(dir, 'latest.json'), json);
   if (opts.save) fs.writeFileSync(path.join(dir, `${opts.save}.json`), json);
-  console.log(`\nwrote bench/results/latest.json${opts.save ? ` and bench/results/${opts.save}.json` : ''} (${fmt(res.meta.wallS)} s)`);
+  console.log(`\nload average ${fmt(res.meta.loadAvgStart)} at start, ${fmt(res.meta.loadAvgEnd)} at end on ${res.meta.cores} cores`);
+  console.log(`wrote bench/results/latest.json${opts.save ? ` and bench/results/${opts.save}.json` : ''} (${fmt(res.meta.wallS)} s)`);
 }
 
 main().catch((e) => {
