@@ -240,7 +240,7 @@ async function main() {
     console.log(`cascade '${s.variant}' at 15%: mean AUC ${f3(s.cascade15MeanAuc)} vs target >= better stage ${f3(s.betterStageMeanAuc)} - 0.005 = ${f3(s.aucTarget)}: ${s.aucMet ? 'MET' : 'NOT MET'}`);
     console.log(`cascade '${s.variant}' at 15%: scoring time ${(s.meanTimeVsAutoencoder * 100).toFixed(0)}% of the autoencoder's on average (worst ${(s.maxTimeVsAutoencoder * 100).toFixed(0)}%) vs target <= 30%: ${s.timeMetOnAverage ? 'MET on average' : 'NOT MET'}`);
   }
-  const out = { when: new Date().toISOString(), node: process.version, simd: nadir.simdInfo(), quick: cfg.quick, options: { route: cfg.route, cascade: cfg.cascade, aeLayers: cfg.aeLayers ?? 'default' }, results, summaries };
+  const out = { when: new Date().toISOString(), node: process.version, cpus: require('os').cpus().length, loadavg: require('os').loadavg(), simd: nadir.simdInfo(), quick: cfg.quick, options: { route: cfg.route, cascade: cfg.cascade, aeLayers: cfg.aeLayers ?? 'default' }, results, summaries };
   const dir = path.join(__dirname, 'results');
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, cfg.save ? `hybrid-${cfg.save}.json` : 'hybrid.json');
