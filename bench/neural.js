@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 'use strict';
-// Neural benchmark suite (issue 3): `node bench/neural.js [--quick]`.
+// Neural benchmark suite (issue 3): `node bench/neural.js [--quick] [--epochs=N] [--seeds=N]`.
 //   (a) training samples/s and seconds to a given loss, default AutoEncoder, batch 32 and 256, vs PyTorch
 //   (b) inference rows/s per engine (native Job, ONNX Runtime inline, ONNX Runtime in worker threads)
 //       and single-row p50/p99 (native scoreSync, ONNX Runtime runSync, PyTorch one-row forward)
@@ -29,10 +29,17 @@ const TARGETS = {
   nativeP50Us: 5, // native single-row p50
 };
 
-function config(quick) {
-  return quick
+function config(quick, argv = []) {
+  const arg = (name) => {
+    const a = argv.find((x) => x.startsWith(`--${name}=`));
+    return a === undefined ? undefined : Number(a.slice(name.length + 3));
+  };
+  const cfg = quick
     ? { quick, epochs: 5, seeds: [1, 2], inferRows: 50000, inferReps: 3, inferMinS: 0.2, latencyCalls: 5000, tableEpochs: 10, tableLatencyCalls: 2000, minScoreS: 0.2 }
     : { quick, epochs: 20, seeds: Array.from({ length: 20 }, (_, i) => i + 1), inferRows: 200000, inferReps: 7, inferMinS: 0.5, latencyCalls: 20000, tableEpochs: 100, tableLatencyCalls: 10000, minScoreS: 0.5 };
+  if (arg('epochs') > 0) cfg.epochs = arg('epochs');
+  if (arg('seeds') > 0) cfg.seeds = Array.from({ length: arg('seeds') }, (_, i) => i + 1);
+  return cfg;
 }
 
 // ------------------------------------------------------------------ helpers
@@ -349,8 +356,8 @@ async function classicalVsNeural(cfg) {
 // ------------------------------------------------------------------ entry points
 
 /** Runs the suite; returns the results object (what bench/results/neural.json holds). */
-async function run({ quick = false } = {}) {
-  const cfg = config(quick);
+async function run({ quick = false, argv = [] } = {}) {
+  const cfg = config(quick, argv);
   const started = now();
   const ds = load('cardio', 42);
   const hasTorch = torchAvailable();
@@ -392,7 +399,7 @@ module.exports = { run };
 
 if (require.main === module) {
   const quick = process.argv.includes('--quick');
-  run({ quick })
+  run({ quick, argv: process.argv.slice(2) })
     .then((res) => {
       if (quick) return console.log('(--quick: bench/results/neural.json is written by full runs only)');
       const dir = path.join(__dirname, 'results');
