@@ -1,7 +1,9 @@
 # PyTorch peer for bench/neural.js: the same autoencoder as nadir's default (features -> 64 -> 32 ->
 # 64 -> features, ReLU, dropout 0.2 after every hidden layer, linear output), Adam 1e-3, MSE,
 # inputs standardized with the training statistics, the same split and epochs; one thread.
-# Run with OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1. Reads a JSON config, prints one JSON line.
+# Run with OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1. Reads a JSON config, prints one JSON line; with
+# cfg['serve'] it then answers 'batch <seconds>' lines on stdin with one rows/s measurement each, so
+# the caller can take turns with its own engines ('quit' or end of input stops it).
 import json, sys, time
 import numpy as np
 import torch
@@ -105,4 +107,17 @@ with torch.no_grad():
         m(row)
         ts.append(time.perf_counter() - a)
     infer['rowP50us'], infer['rowP99us'] = percentiles(ts)
-print(json.dumps({'torch': torch.__version__, 'results': out, 'inference': infer}))
+    print(json.dumps({'torch': torch.__version__, 'results': out, 'inference': infer}), flush=True)
+    if cfg.get('serve'):
+        while True:
+            cmd = sys.stdin.readline().split()
+            if not cmd or cmd[0] != 'batch':
+                break
+            min_s, calls = float(cmd[1]), 0
+            a = time.perf_counter()
+            while True:
+                batch()
+                calls += 1
+                if time.perf_counter() - a >= min_s:
+                    break
+            print(N * calls / (time.perf_counter() - a), flush=True)
