@@ -19,8 +19,9 @@ const readline = require('readline');
 const { monitorEventLoopDelay } = require('perf_hooks');
 const nadir = require('..');
 const { decodeModel, encodeModel } = require('../dist/io/model-file');
-
-const repoRoot = path.join(__dirname, '..');
+const { dataDir, repoRoot } = require('./lib/data');
+const { printTable } = require('./lib/table');
+const { now, seconds: secondsSince, median, latency: timeCalls } = require('./lib/timing');
 const PY = '/usr/bin/python3';
 const BATCHES = [32, 256];
 const TARGETS = {
@@ -44,12 +45,6 @@ function config(quick, argv = []) {
 }
 
 // ------------------------------------------------------------------ helpers
-
-function dataDir() {
-  if (process.env.NADIR_DATA) return path.resolve(process.env.NADIR_DATA);
-  const candidates = [path.join(repoRoot, '..', 'shared', 'data'), path.join(repoRoot, '..', '..', 'shared', 'data')];
-  return candidates.find((d) => fs.existsSync(d)) ?? candidates[0];
-}
 
 function datasetFile(name) {
   const f = path.join(dataDir(), `${name}.csv`);
@@ -90,24 +85,11 @@ function load(name, seed = 42) {
 }
 
 const mean = (a) => a.reduce((s, v) => s + v, 0) / a.length;
-const median = (a) => {
-  const s = Float64Array.from(a).sort();
-  return s.length % 2 ? s[(s.length - 1) >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const now = () => process.hrtime.bigint();
-const secondsSince = (t0) => Number(process.hrtime.bigint() - t0) / 1e9;
 
 /** p50 and p99 in microseconds of a synchronous call. */
 function latency(fn, calls) {
-  for (let i = 0; i < Math.min(2000, calls); i++) fn();
-  const t = new Float64Array(calls);
-  for (let i = 0; i < calls; i++) {
-    const a = now();
-    fn();
-    t[i] = Number(now() - a) / 1000;
-  }
-  t.sort();
-  return { p50: t[calls >> 1], p99: t[Math.min(calls - 1, Math.floor(calls * 0.99))] };
+  const r = timeCalls(fn, calls, Math.min(2000, calls));
+  return { p50: r.p50Us, p99: r.p99Us };
 }
 
 /** Rows/s of an async batch call: median over reps, each rep at least minS seconds of calls. */
@@ -142,13 +124,6 @@ function tile(X, n) {
 
 const f = (v, d = 0) => (v === undefined || v === null || Number.isNaN(v) ? 'n/a' : v.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
 const verdict = (ok) => (ok === null ? '' : ok ? 'OK' : 'MISSED');
-
-function table(header, rows) {
-  const w = header.map((h, k) => Math.max(String(h).length, ...rows.map((r) => String(r[k]).length)));
-  const line = (r) => '  ' + r.map((c, k) => (k === 0 ? String(c).padEnd(w[k]) : String(c).padStart(w[k]))).join('  ');
-  console.log(line(header));
-  for (const r of rows) console.log(line(r));
-}
 
 function torchAvailable() {
   if (!fs.existsSync(PY)) return false;
@@ -229,7 +204,7 @@ async function training(cfg, ds, torch) {
     }
   }
   const out = { dataset: ds.name, trainRows: Xtr.rows, testRows: Xte.rows, features: Xtr.cols, epochs: cfg.epochs, seeds: cfg.seeds, batches: {} };
-  console.log(`\n(a) AutoEncoder training on ${ds.name} (${Xtr.rows} x ${Xtr.cols} train, 60% seeded split), ${cfg.epochs} epochs, ${cfg.seeds.length} seed(s), 1 thread; samples/s over the time inside epochs`);
+  const titleA = `(a) AutoEncoder training on ${ds.name} (${Xtr.rows} x ${Xtr.cols} train, 60% seeded split), ${cfg.epochs} epochs, ${cfg.seeds.length} seed(s), 1 thread; samples/s over the time inside epochs`;
   const rows = [];
   for (const bs of BATCHES) {
     const n = nadirRuns[bs];
@@ -260,10 +235,9 @@ async function training(cfg, ds, torch) {
     };
     rows.push([`batch ${bs}`, f(ns), t ? f(ts) : 'n/a', t ? `${f(ratio, 1)}x` : 'n/a', `>= ${TARGETS.train[bs]}x`, verdict(t ? ratio >= TARGETS.train[bs] : null), f(target, 4), `${f(nTo, 3)} (${nReach.reached}/${nReach.runs})`, t ? `${f(tTo, 3)} (${tReach.reached}/${tReach.runs})` : 'n/a']);
   }
-  table(['', 'nadir samples/s', 'PyTorch samples/s', 'ratio', 'target', '', 'loss to reach', 'nadir s (runs)', 'PyTorch s (runs)'], rows);
+  printTable(titleA, ['', 'nadir samples/s', 'PyTorch samples/s', 'ratio', 'target', '', 'loss to reach', 'nadir s (runs)', 'PyTorch s (runs)'], rows);
   console.log('  (loss = mean squared error per value over an epoch, with dropout, as onEpoch reports it; seconds = median time into training at which a run first reached it)');
 
-  console.log(`\n(d) ROC-AUC on the held-out 40% of ${ds.name} (mean over seeds; same split, architecture and epochs)`);
   const arows = [];
   for (const bs of BATCHES) {
     const b = out.batches[bs];
@@ -275,7 +249,7 @@ async function training(cfg, ds, torch) {
     b.aucDiffSe = b.torch ? diffSe : null;
     arows.push([`batch ${bs}`, f(b.nadir.auc, 4), b.torch ? f(b.torch.auc, 4) : 'n/a', b.torch ? `${f(diff, 4)} +- ${f(diffSe, 4)}` : 'n/a', `|diff| <= ${TARGETS.aucDiff}`, verdict(b.torch ? Math.abs(diff) <= TARGETS.aucDiff : null)]);
   }
-  table(['', 'nadir AUC', 'PyTorch AUC', 'diff +- std error', 'target', ''], arows);
+  printTable(`(d) ROC-AUC on the held-out 40% of ${ds.name} (mean over ${cfg.seeds.length} seeds; same split, architecture and epochs)`, ['', 'nadir AUC', 'PyTorch AUC', 'diff +- std error', 'target', ''], arows);
   return { out, model: kept };
 }
 
@@ -344,15 +318,14 @@ async function inference(cfg, ds, model, torch) {
   const ortRate = Math.max(res.engines[INLINE].rowsPerSec, res.engines[WORKER].rowsPerSec);
   res.ortVsTorch = torchRate ? ortRate / torchRate : null;
 
-  console.log(`\n(b) batch inference of the trained default AutoEncoder, ${f(N)} rows x ${d}, 1 thread; (c) event-loop delay while one batch is scored (monitorEventLoopDelay, resolution 1 ms; and the longest gap between turns of a 1 ms interval)`);
-  table(
+  printTable(
+    `(b) batch inference of the trained default AutoEncoder, ${f(N)} rows x ${d}, 1 thread; (c) event-loop delay while one batch is scored (monitorEventLoopDelay, resolution 1 ms; and the longest gap between turns of a 1 ms interval)`,
     ['engine', 'rows/s', 'vs PyTorch', 'batch ms', 'loop delay max ms', 'p99 ms', 'longest timer gap ms'],
     Object.entries(res.engines).map(([k, v]) => [k, f(v.rowsPerSec), torchRate ? `${f(v.rowsPerSec / torchRate, 2)}x` : 'n/a', v.batchMs === undefined ? '' : f(v.batchMs, 1), v.loopDelayMaxMs === undefined ? '' : f(v.loopDelayMaxMs, 1), v.loopDelayP99Ms === undefined ? '' : f(v.loopDelayP99Ms, 1), v.longestTimerGapMs === undefined ? '' : f(v.longestTimerGapMs, 1)]),
   );
   if (torchRate) console.log(`  ONNX Runtime batch (default settings, 1 thread, the better of inline and worker) vs PyTorch: ${f(res.ortVsTorch, 2)}x (target >= ${TARGETS.ortVsTorchRows}x) ${verdict(res.ortVsTorch >= TARGETS.ortVsTorchRows)}`);
-  console.log(`\n(b) single row (${d} features), microseconds`);
   const sp = res.single;
-  table(['path', 'p50 us', 'p99 us', 'target', ''], [
+  printTable(`(b) single row (${d} features), microseconds`, ['path', 'p50 us', 'p99 us', 'target', ''], [
     ['native scoreSync', f(sp.nativeScoreSync.p50, 2), f(sp.nativeScoreSync.p99, 2), `p50 <= ${TARGETS.nativeP50Us}`, verdict(sp.nativeScoreSync.p50 <= TARGETS.nativeP50Us)],
     ['ONNX Runtime runSync', f(sp.ortRunSync.p50, 2), f(sp.ortRunSync.p99, 2), '', ''],
     ...(sp.torchForward ? [['PyTorch one-row forward', f(sp.torchForward.p50, 2), f(sp.torchForward.p99, 2), '', '']] : []),
@@ -396,8 +369,7 @@ async function classicalVsNeural(cfg) {
       out[name].detectors[label] = { fitS, batchRowsPerSec: rate, singleP50Us: lat.p50, singleP99Us: lat.p99, auc };
       rows.push([label, f(lat.p50, 2), f(rate), f(fitS, 3), f(auc, 4)]);
     }
-    console.log(`  ${name}: ${ds.X.rows} x ${ds.X.cols} (${ds.Xtr.rows} train / ${ds.Xte.rows} test)`);
-    table(['detector', 'single-row p50 us', 'batch rows/s', 'fit s', 'ROC-AUC'], rows);
+    printTable(`${name}: ${ds.X.rows} x ${ds.X.cols} (${ds.Xtr.rows} train / ${ds.Xte.rows} test)`, ['detector', 'single-row p50 us', 'batch rows/s', 'fit s', 'ROC-AUC'], rows);
   }
   return out;
 }
