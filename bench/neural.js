@@ -22,6 +22,7 @@ const { decodeModel, encodeModel } = require('../dist/io/model-file');
 const { dataDir, repoRoot } = require('./lib/data');
 const { printTable } = require('./lib/table');
 const { now, seconds: secondsSince, median, latency: timeCalls } = require('./lib/timing');
+
 const PY = '/usr/bin/python3';
 const BATCHES = [32, 256];
 const TARGETS = {

@@ -62,12 +62,19 @@ describe('neural detectors on ONNX Runtime', function () {
       const rec = await det.reconstruct(X);
       assert.ok(maxRelDiff(r.reconstruction.data, rec.data) <= 1e-4, key);
       await session.release();
-      // Export options pass through.
+      // Export options pass through; the scoring-only model (what batch score runs) gives the same scores.
       const info = nadir.readOnnxInfo(det.toOnnx({ opset: 17, graphName: 'g' }));
       assert.strictEqual(info.opsets[''], 17);
+      const lean = det.toOnnx({ reconstruction: false });
+      assert.deepStrictEqual(nadir.readOnnxInfo(lean).outputs.map((o) => o.name), ['score']);
+      const ls = await ort.InferenceSession.create(lean);
+      const lr = await ls.run({ input: new ort.Tensor('float32', X.data, [X.rows, X.cols]) });
+      assert.ok(maxRelDiff(lr.score.data, r.score.data) <= 1e-6, key);
+      await ls.release();
     }
     assert.throws(() => new nadir.AutoEncoder().toOnnx(), nadir.NotFittedError);
     assert.throws(() => fitted['AutoEncoder/none'].toOnnx({ opset: 12 }), /opset/);
+    assert.throws(() => fitted['AutoEncoder/none'].toOnnx({ reconstruction: 'no' }), /true or false for networkToOnnx option 'reconstruction'/);
   });
 
   it("VAE score 'mc' runs natively (ONNX cannot draw the latent samples)", async function () {

@@ -212,7 +212,8 @@ export abstract class NeuralDetector<O extends NeuralOptions> extends Detector<O
   private session(): OnnxSession {
     this.ensureFitted();
     if (!this.onnx) {
-      this.onnxModel ??= networkToOnnx(this.net!);
+      // Scoring only: without the reconstruction output ONNX Runtime does ~14% less work per row.
+      this.onnxModel ??= networkToOnnx(this.net!, { reconstruction: false });
       const so = this.sessionOptions;
       this.onnx = OnnxSession.open(this.onnxModel, {
         executionProvider: so.executionProvider,
