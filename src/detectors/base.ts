@@ -1,3 +1,4 @@
+import { native } from '../binding';
 import { Matrix, MatrixLike, ImputeMethod, toMatrix, assertFinite, imputeValues, applyImpute } from '../data/matrix';
 import { DataError, ModelFileError, NadirError, NotFittedError, OptionError } from '../errors';
 import { checkOptionNames, optEnum, optInt, optNumber } from '../options';
@@ -173,9 +174,14 @@ export abstract class Detector<O extends DetectorOptions = DetectorOptions> {
 
   /** Scores rows; higher = more anomalous. Runs off the main thread. */
   async score(X: MatrixLike): Promise<Float32Array> {
-    const m = this.prepareInput(X);
+    // Where a non-finite input always yields a non-finite score, the input is read once: the
+    // scores are checked, and only a bad one sends us back to name the offending value.
+    const deferCheck = this.nonFiniteInputShowsInScore && !this.fill;
+    const m = this.prepareInput(X, 'X', !deferCheck);
     if (m.rows === 0) return new Float32Array(0);
-    return this.scoreMatrix(m);
+    const scores = await this.scoreMatrix(m);
+    if (deferCheck && native.firstNonFinite(scores) >= 0) assertFinite(m);
+    return scores;
   }
 
   /** Scores one row (a flat array of nFeatures values) or a small batch, synchronously: the latency path. */
@@ -300,14 +306,22 @@ export abstract class Detector<O extends DetectorOptions = DetectorOptions> {
     return m;
   }
 
-  protected prepareInput(X: MatrixLike, name = 'X'): Matrix {
+  protected prepareInput(X: MatrixLike, name = 'X', checkFinite = true): Matrix {
     this.ensureFitted();
     let m = toMatrix(X, { cols: this.nFeaturesValue, name });
     if (m.rows > 0 && m.cols !== this.nFeaturesValue)
       throw new DataError(`${name} has ${m.cols} columns but this ${this.type} was fitted on ${this.nFeaturesValue}`);
     if (this.fill) m = applyImpute(m, this.fill);
-    else assertFinite(m, name);
+    else if (checkFinite) assertFinite(m, name);
     return m;
+  }
+
+  /**
+   * True when the native scoring is pure arithmetic on the inputs, so a NaN or +-Inf anywhere in a
+   * row always makes that row's score non-finite (never used as an index or in a comparison).
+   */
+  protected get nonFiniteInputShowsInScore(): boolean {
+    return false;
   }
 
   private finishFit(cols: number, scores: Float32Array): void {
