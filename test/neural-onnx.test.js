@@ -83,6 +83,7 @@ describe('neural detectors on ONNX Runtime', function () {
     assert.strictEqual(mc.engine, 'native');
     const X = cardio.X.sliceRows(0, 50);
     assert.deepStrictEqual(await mc.score(X), mc.scoreSync(X));
+    await assert.rejects(mc.score([[...X.row(0).slice(0, 20), NaN]]), /NaN at row 0, column 20/);
   });
 
   it('save -> load keeps engine and provider options; the session is rebuilt and scores are identical', async function () {
@@ -170,6 +171,12 @@ describe('neural detectors on ONNX Runtime', function () {
     const bad = Float32Array.from(cardio.X.sliceRows(0, 5).data);
     bad[2 * 21 + 3] = NaN;
     await assert.rejects(det.score({ data: bad, rows: 5, cols: 21 }), (e) => e instanceof nadir.DataError && /NaN at row 2, column 3/.test(e.message));
+    bad[2 * 21 + 3] = 1;
+    bad[4 * 21 + 20] = -Infinity;
+    await assert.rejects(det.score({ data: bad, rows: 5, cols: 21 }), (e) => e instanceof nadir.DataError && /-Infinity at row 4, column 20/.test(e.message));
+    const vae = fitted['VariationalAutoEncoder/layer'];
+    await assert.rejects(vae.score({ data: bad, rows: 5, cols: 21 }), /-Infinity at row 4, column 20/);
+    await assert.rejects(withOptions(vae, { engine: 'native' }).score({ data: bad, rows: 5, cols: 21 }), /-Infinity at row 4, column 20/);
     assert.strictEqual((await det.score({ data: new Float32Array(0), rows: 0, cols: 21 })).length, 0);
     await assert.rejects(new nadir.VariationalAutoEncoder().score([[1]]), nadir.NotFittedError);
     assert.throws(() => new nadir.AutoEncoder().executionProvider, nadir.NotFittedError);

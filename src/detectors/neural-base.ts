@@ -283,6 +283,13 @@ export abstract class NeuralDetector<O extends NeuralOptions> extends Detector<O
     return scoreAsyncNative(this.packed!, m.data, m.rows, mode, samples, this.seed, this.threadsValue, contributions);
   }
 
+  // Every score contains (z_j - zhat_j)^2 for each standardized input z_j itself, so a NaN or
+  // +-Inf input always makes its row's score non-finite (ONNX and native alike): score() reads
+  // the input once and names the bad value only when a score says there is one.
+  protected get nonFiniteInputShowsInScore(): boolean {
+    return true;
+  }
+
   /** Batch scores through the chosen engine (training scores, explain and reconstruct stay native). */
   protected async scoreMatrix(m: Matrix): Promise<Float32Array> {
     if (this.engine === 'native') return (await this.forwardBatch(m)).scores;
