@@ -16,7 +16,7 @@ export { AutoEncoder } from './detectors/autoencoder';
 export type { AutoEncoderOptions } from './detectors/autoencoder';
 export { VariationalAutoEncoder } from './detectors/vae';
 export type { VariationalAutoEncoderOptions } from './detectors/vae';
-export type { NeuralOptions, FitHooks } from './detectors/neural-base';
+export type { NeuralOptions, NeuralEngine, FitHooks } from './detectors/neural-base';
 export { AbortError, validateNetwork } from './neural/native-net';
 export type { EpochInfo, TrainHistory } from './neural/native-net';
 export { Mahalanobis } from './detectors/mahalanobis';
