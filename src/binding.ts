@@ -39,6 +39,14 @@ export interface Native {
   nnLossGrad<T extends F32 | Float64Array>(plan: Int32Array, params: T, Z: T, rows: number, train: boolean, dropout: number, seed: number): { loss: number; grad: T };
   /** Test hook: the blocked GEMM at the active SIMD level. */
   nnGemm(M: number, N: number, K: number, A: F32, ars: number, acs: number, B: F32, ldb: number, C: F32, ldc: number, accumulate: boolean, bias: F32 | null): void;
+  /** Trains a BiGAN (plan layout: native/include/nadir/gan.h) off the main thread; epochs holds 8 numbers per epoch. */
+  ganTrain(plan: Int32Array, X: F32, rows: number, options: Record<string, number>, onEpoch: ((e: Float64Array) => void) | null, abortFlag: Int32Array | null): Promise<{ params: F32; epochs: Float64Array }>;
+  ganScore(plan: Int32Array, packed: F32, X: F32, rows: number, kind: number, weights: F32, scores: F32, contrib: F32 | null, components: F32 | null, threads: number): void;
+  ganScoreAsync(plan: Int32Array, packed: F32, X: F32, rows: number, kind: number, weights: F32, scores: F32, contrib: F32 | null, components: F32 | null, threads: number): Promise<void>;
+  /** Test hook: loss and gradient of one player's objective (0 = D, 1 = E and G) in double. */
+  ganLossGrad(plan: Int32Array, params: Float64Array, Z: Float64Array, zp: Float64Array, rows: number, player: number, realLabel: number, cycleWeight: number): { loss: number; grad: Float64Array };
+  /** Test hook: dL/dW through spectral normalization W / (u^T W v) with u, v constant. */
+  ganSpectralBackward(W: Float64Array, out: number, inputs: number, u: Float64Array, v: Float64Array, sigma: number, gSn: Float64Array): Float64Array;
   gaussianFitAsync(
     x: F32, rows: number, cols: number, robust: boolean, shrinkage: number, support: number, trials: number, seed: number, threads: number,
   ): Promise<{

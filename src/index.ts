@@ -42,3 +42,7 @@ export { calibrate } from './hybrid/calibration';
 export type { CalibrationMethod, CalibrationTable } from './hybrid/calibration';
 export { computeThreshold, parseThreshold, fitGpd } from './hybrid/thresholds';
 export type { ThresholdSpec, ThresholdInfo, ThresholdMethod, ScoreSummary } from './hybrid/thresholds';
+export { GanDetector } from './detectors/gan';
+export type { GanDetectorOptions, GanEpochInfo, GanHistory } from './detectors/gan';
+export { ganToOnnx } from './neural/gan-net';
+export type { GanNet, GanScore, GanOnnxOptions } from './neural/gan-net';

@@ -96,6 +96,9 @@ inline void activate(Act act, T* a, size_t n) {
     case Act::Sigmoid:
       for (size_t i = 0; i < n; ++i) a[i] = T(1) / (T(1) + std::exp(-a[i]));
       break;
+    case Act::LeakyRelu:
+      for (size_t i = 0; i < n; ++i) a[i] = a[i] > T(0) ? a[i] : T(kLeakySlope) * a[i];
+      break;
     default: break;
   }
 }
@@ -191,15 +194,17 @@ struct Workspace {
 
 // Backward through one layer: b.d holds dLoss/d(layer output) on entry (it is overwritten).
 // Writes the parameter gradients into grad and, when dX is given, dLoss/dX (or adds to it).
+// g (rows x out) holds dLoss/d(layer output) on entry and is overwritten; a is the layer's output;
+// mask (or null) the dropout mask; xhat/rstd the layer-norm values (when L.norm). Parameter
+// gradients are written to gw, gb and (with norm) gn = [dgamma, dbeta].
 template <class T>
-void layer_backward(const LayerSpec& L, const LP<T>& P, const T* X, int n,
-                    typename Workspace<T>::Buf& b, bool dropout, T* grad, T* dX, bool add_dX) {
+void layer_backward_raw(const LayerSpec& L, const LP<T>& P, const T* X, int n, T* g, const T* a,
+                        const T* mask, const T* xhat_p, const T* rstd, T* gw, T* gb, T* gn, T* dX,
+                        bool add_dX) {
   const int out = L.out;
   const size_t total = static_cast<size_t>(n) * out;
-  T* g = b.d.data();
-  if (dropout)
-    for (size_t i = 0; i < total; ++i) g[i] *= b.mask[i];
-  const T* a = b.a.data();
+  if (mask)
+    for (size_t i = 0; i < total; ++i) g[i] *= mask[i];
   switch (L.act) {
     case Act::Relu:
       for (size_t i = 0; i < total; ++i) g[i] = a[i] > T(0) ? g[i] : T(0);
@@ -210,14 +215,17 @@ void layer_backward(const LayerSpec& L, const LP<T>& P, const T* X, int n,
     case Act::Sigmoid:
       for (size_t i = 0; i < total; ++i) g[i] *= a[i] * (T(1) - a[i]);
       break;
+    case Act::LeakyRelu:
+      for (size_t i = 0; i < total; ++i) g[i] = a[i] > T(0) ? g[i] : T(kLeakySlope) * g[i];
+      break;
     default: break;
   }
   if (L.norm) {
-    T* dg = grad + L.gamma;
-    T* dbe = grad + L.beta;
+    T* dg = gn;
+    T* dbe = gn + out;
     std::fill(dg, dg + out, T(0));
     std::fill(dbe, dbe + out, T(0));
-    const T* xh = b.xhat.data();
+    const T* xh = xhat_p;
     for (int r = 0; r < n; ++r)
       for (int j = 0; j < out; ++j) {
         dg[j] += g[static_cast<size_t>(r) * out + j] * xh[static_cast<size_t>(r) * out + j];
@@ -234,17 +242,25 @@ void layer_backward(const LayerSpec& L, const LP<T>& P, const T* X, int n,
       }
       m1 /= out;
       m2 /= out;
-      T rs = b.rstd[r];
+      T rs = rstd[r];
       for (int j = 0; j < out; ++j) gr[j] = rs * (gr[j] * P.g[j] - m1 - xr[j] * m2);
     }
   }
-  T* db = grad + L.b;
+  T* db = gb;
   std::fill(db, db + out, T(0));
   for (int r = 0; r < n; ++r)
     for (int j = 0; j < out; ++j) db[j] += g[static_cast<size_t>(r) * out + j];
   // dW (out x in) = g^T (out x n) . X (n x in)
-  gemmT(out, L.in, n, g, 1, out, X, L.in, grad + L.w, L.in, false, nullptr);
+  gemmT(out, L.in, n, g, 1, out, X, L.in, gw, L.in, false, nullptr);
   if (dX) gemmT(n, L.in, out, g, out, 1, P.w, L.in, dX, L.in, add_dX, nullptr);
+}
+
+template <class T>
+void layer_backward(const LayerSpec& L, const LP<T>& P, const T* X, int n,
+                    typename Workspace<T>::Buf& b, bool dropout, T* grad, T* dX, bool add_dX) {
+  layer_backward_raw(L, P, X, n, b.d.data(), b.a.data(), dropout ? b.mask.data() : nullptr,
+                     L.norm ? b.xhat.data() : nullptr, L.norm ? b.rstd.data() : nullptr, grad + L.w,
+                     grad + L.b, L.norm ? grad + L.gamma : nullptr, dX, add_dX);
 }
 
 // Dropout masks (0 or 1/keep) and VAE noise for one row, drawn from that row's own stream so they
@@ -564,7 +580,7 @@ Spec parse_plan(const int32_t* p, size_t n) {
     ls.out = q[1];
     if (ls.in < 1 || ls.in > (1 << 20) || ls.out < 1 || ls.out > (1 << 16)) bad("layer " + std::to_string(l) + " size out of range");
     if (static_cast<size_t>(ls.in) * ls.out > (size_t{1} << 28)) bad("layer " + std::to_string(l) + " is too large");
-    if (q[2] < 0 || q[2] > 3) bad("layer " + std::to_string(l) + " activation must be 0..3");
+    if (q[2] < 0 || q[2] > 4) bad("layer " + std::to_string(l) + " activation must be 0..4");
     if ((q[3] != 0 && q[3] != 1) || (q[4] != 0 && q[4] != 1)) bad("layer " + std::to_string(l) + " flags must be 0 or 1");
     ls.act = static_cast<Act>(q[2]);
     ls.norm = q[3] == 1;
@@ -912,5 +928,32 @@ double loss_and_grad(const Spec& s, const T* params, const T* Z, size_t rows, bo
 
 template double loss_and_grad<float>(const Spec&, const float*, const float*, size_t, bool, double, uint64_t, float*);
 template double loss_and_grad<double>(const Spec&, const double*, const double*, size_t, bool, double, uint64_t, double*);
+
+// ---------------------------------------------------------------- building blocks (nn.h)
+
+template <class T>
+void dense_forward(const LayerSpec& L, const T* wt, const T* b, const T* X, int rows, T* a) {
+  layer_forward<T>(L, LP<T>{wt, nullptr, b, nullptr, nullptr, T(0)}, X, rows, a, nullptr, nullptr);
+}
+
+template <class T>
+void dense_backward(const LayerSpec& L, const T* w, const T* X, int rows, const T* a, T* d, T* gw,
+                    T* gb, T* dX, bool add_dX) {
+  layer_backward_raw<T>(L, LP<T>{nullptr, w, nullptr, nullptr, nullptr, T(0)}, X, rows, d, a, nullptr,
+                        nullptr, nullptr, gw, gb, nullptr, dX, add_dX);
+}
+
+template void dense_forward<float>(const LayerSpec&, const float*, const float*, const float*, int, float*);
+template void dense_forward<double>(const LayerSpec&, const double*, const double*, const double*, int, double*);
+template void dense_backward<float>(const LayerSpec&, const float*, const float*, int, const float*, float*, float*, float*, float*, bool);
+template void dense_backward<double>(const LayerSpec&, const double*, const double*, int, const double*, double*, double*, double*, double*, bool);
+
+void adam_update(float* p, const float* g, float* m, float* v, size_t n, double lr, double beta1,
+                 double beta2, double eps, uint64_t step) {
+  const double bc1 = 1 - std::pow(beta1, static_cast<double>(step));
+  const double bc2 = 1 - std::pow(beta2, static_cast<double>(step));
+  adam(p, g, m, v, n, AdamArgs{static_cast<float>(beta1), static_cast<float>(beta2), static_cast<float>(lr / bc1),
+                               static_cast<float>(1.0 / std::sqrt(bc2)), static_cast<float>(eps), 1.f});
+}
 
 }  // namespace nadir::nn

@@ -26,7 +26,7 @@ import {
 import { Detector, DetectorOptions, DetectorState } from './base';
 
 export interface NeuralOptions extends DetectorOptions {
-  /** Activation of the hidden layers: 'relu' (default), 'tanh', 'sigmoid' or 'identity'. */
+  /** Activation of the hidden layers: 'relu' (default), 'leakyRelu' (slope 0.2), 'tanh', 'sigmoid' or 'identity'. */
   activation?: Activation;
   /** Dropout rate after every hidden layer while training, [0, 0.95]. Default 0.2. */
   dropout?: number;

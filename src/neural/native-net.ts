@@ -14,8 +14,8 @@ export class AbortError extends NadirError {
   }
 }
 
-export const ACTIVATIONS: readonly Activation[] = ['identity', 'relu', 'tanh', 'sigmoid'];
-const ACT_CODE: Record<Activation, number> = { identity: 0, relu: 1, tanh: 2, sigmoid: 3 };
+export const ACTIVATIONS: readonly Activation[] = ['identity', 'relu', 'tanh', 'sigmoid', 'leakyRelu'];
+export const ACT_CODE: Record<Activation, number> = { identity: 0, relu: 1, tanh: 2, sigmoid: 3, leakyRelu: 4 };
 
 /** Shape of one layer before it has weights. */
 export interface LayerShape {
@@ -151,6 +151,14 @@ export interface Packed {
   features: number;
 }
 
+/** Writes a layer's W transposed (inputs x outputs, what the native GEMM reads) at blob[w] and its bias at blob[b]. */
+export function packLayer(l: DenseLayer, blob: Float32Array, w: number, b: number): void {
+  const nIn = l.inputs;
+  const nOut = l.outputs;
+  for (let r = 0; r < nOut; r++) for (let c = 0; c < nIn; c++) blob[w + c * nOut + r] = l.weight[r * nIn + c];
+  blob.set(l.bias, b);
+}
+
 export function packNetwork(net: Network): Packed {
   validateNetwork(net);
   const shape = shapeOf(net);
@@ -162,11 +170,7 @@ export function packNetwork(net: Network): Packed {
   blob[2 * d] = net.kind === 'vae' ? net.beta : 0;
   layersOf(net).forEach((l, i) => {
     const lo = o.layers[i];
-    const w = l.weight;
-    const nIn = l.inputs;
-    const nOut = l.outputs;
-    for (let r = 0; r < nOut; r++) for (let c = 0; c < nIn; c++) blob[lo.w + c * nOut + r] = w[r * nIn + c];
-    blob.set(l.bias, lo.b);
+    packLayer(l, blob, lo.w, lo.b);
     if (l.norm) {
       blob.set(l.norm.gamma, lo.gamma);
       blob.set(l.norm.beta, lo.beta);
@@ -286,8 +290,12 @@ export function resolveThreads(threads: number): number {
 
 // Abort flags of the trainings in flight, raised by one process 'exit' listener.
 const running = new Set<Int32Array>();
+/** Forgets a flag given to watchExit (its training has ended). */
+export function unwatchExit(flag: Int32Array): void {
+  running.delete(flag);
+}
 let exitHooked = false;
-function watchExit(flag: Int32Array): void {
+export function watchExit(flag: Int32Array): void {
   running.add(flag);
   if (exitHooked) return;
   exitHooked = true;

@@ -1,7 +1,8 @@
 // The shared description of a trained dense network: what the native trainer produces, what the
 // native forward pass and the ONNX exporter consume, and what model files store.
 
-export type Activation = 'relu' | 'tanh' | 'sigmoid' | 'identity';
+/** 'leakyRelu' has slope 0.2 below zero. */
+export type Activation = 'relu' | 'tanh' | 'sigmoid' | 'identity' | 'leakyRelu';
 
 /** y = act(norm(W x + b)); W is outputs x inputs, row-major (PyTorch's Linear layout). */
 export interface DenseLayer {

@@ -30,11 +30,13 @@ const MAX_OPSET = 21;
 type Attr = { name: string; f?: number; i?: number; ints?: number[] };
 
 /** Collects nodes and initializers; hands out unique value names. */
-class GraphBuilder {
+export class GraphBuilder {
   constructor(readonly opset: number) {}
   nodes: ProtoWriter[] = [];
   initializers: ProtoWriter[] = [];
   private counter = 0;
+  // A Float32Array given twice with the same dims becomes one initializer (weights shared by two passes).
+  private shared = new Map<Float32Array, Map<string, string>>();
 
   fresh(prefix: string): string {
     return `${prefix}_${this.counter++}`;
@@ -60,7 +62,14 @@ class GraphBuilder {
 
   /** A float32 initializer; dims [] makes a scalar. */
   floats(prefix: string, values: ArrayLike<number>, dims: number[]): string {
+    const key = dims.join('x');
+    const seen = values instanceof Float32Array ? this.shared.get(values)?.get(key) : undefined;
+    if (seen) return seen;
     const name = this.fresh(prefix);
+    if (values instanceof Float32Array) {
+      if (!this.shared.has(values)) this.shared.set(values, new Map());
+      this.shared.get(values)!.set(key, name);
+    }
     const f32 = Float32Array.from(values as ArrayLike<number>);
     // raw_data is little-endian by definition; copy byte-wise so it holds on any host.
     const raw = new Uint8Array(f32.length * 4);
@@ -91,7 +100,7 @@ class GraphBuilder {
   }
 }
 
-function valueInfo(name: string, dims: (number | string)[]): ProtoWriter {
+export function valueInfo(name: string, dims: (number | string)[]): ProtoWriter {
   const shape = new ProtoWriter();
   for (const d of dims) shape.message(1, typeof d === 'number' ? new ProtoWriter().int(1, d) : new ProtoWriter().string(2, d));
   const tensor = new ProtoWriter().int(1, FLOAT).message(2, shape);
@@ -99,7 +108,7 @@ function valueInfo(name: string, dims: (number | string)[]): ProtoWriter {
   return new ProtoWriter().string(1, name).message(2, type);
 }
 
-function checkArray(where: string, a: unknown, n: number): Float32Array {
+export function checkArray(where: string, a: unknown, n: number): Float32Array {
   if (!(a instanceof Float32Array)) throw new DataError(`${where} must be a Float32Array`);
   if (a.length !== n) throw new DataError(`${where} has ${a.length} values, expected ${n}`);
   for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) throw new DataError(`${where}[${i}] is ${a[i]}, not a finite number`);
@@ -112,7 +121,7 @@ function checkLayer(where: string, l: DenseLayer, inputs: number): void {
   if (!Number.isInteger(l.outputs) || l.outputs <= 0) throw new DataError(`${where} has an invalid output count ${l.outputs}`);
   checkArray(`${where}.weight`, l.weight, l.outputs * l.inputs);
   checkArray(`${where}.bias`, l.bias, l.outputs);
-  if (!['relu', 'tanh', 'sigmoid', 'identity'].includes(l.activation)) throw new DataError(`${where} has an unknown activation '${l.activation}'`);
+  if (!['relu', 'tanh', 'sigmoid', 'identity', 'leakyRelu'].includes(l.activation)) throw new DataError(`${where} has an unknown activation '${l.activation}'`);
   if (l.norm) {
     checkArray(`${where}.norm.gamma`, l.norm.gamma, l.outputs);
     checkArray(`${where}.norm.beta`, l.norm.beta, l.outputs);
@@ -121,7 +130,7 @@ function checkLayer(where: string, l: DenseLayer, inputs: number): void {
 }
 
 /** Checks a chain of layers and returns its output width. */
-function checkChain(where: string, layers: DenseLayer[], inputs: number): number {
+export function checkChain(where: string, layers: DenseLayer[], inputs: number): number {
   if (!Array.isArray(layers)) throw new DataError(`${where} must be an array of layers`);
   layers.forEach((l, k) => {
     checkLayer(`${where}[${k}]`, l, inputs);
@@ -131,7 +140,7 @@ function checkChain(where: string, layers: DenseLayer[], inputs: number): number
 }
 
 /** y = act(norm(x W^T + b)); Gemm with transB because W is outputs x inputs. */
-function dense(g: GraphBuilder, x: string, l: DenseLayer, tag: string): string {
+export function dense(g: GraphBuilder, x: string, l: DenseLayer, tag: string): string {
   const w = g.floats(`${tag}_weight`, l.weight, [l.outputs, l.inputs]);
   const b = g.floats(`${tag}_bias`, l.bias, [l.outputs]);
   let y = g.node('Gemm', [x, w, b], [{ name: 'transB', i: 1 }]);
@@ -149,11 +158,12 @@ function dense(g: GraphBuilder, x: string, l: DenseLayer, tag: string): string {
     case 'relu': return g.node('Relu', [y]);
     case 'tanh': return g.node('Tanh', [y]);
     case 'sigmoid': return g.node('Sigmoid', [y]);
+    case 'leakyRelu': return g.node('LeakyRelu', [y], [{ name: 'alpha', f: 0.2 }]);
     default: return y;
   }
 }
 
-function chain(g: GraphBuilder, x: string, layers: DenseLayer[], tag: string): string {
+export function chain(g: GraphBuilder, x: string, layers: DenseLayer[], tag: string): string {
   layers.forEach((l, k) => { x = dense(g, x, l, `${tag}${k}`); });
   return x;
 }
@@ -165,10 +175,7 @@ function chain(g: GraphBuilder, x: string, layers: DenseLayer[], tag: string): s
  * decoding the mean) and (unless `reconstruction: false`) `reconstruction` float32 [N, d] in input units.
  */
 export function networkToOnnx(net: Network, opts: OnnxExportOptions = {}): Uint8Array {
-  checkOptionNames('networkToOnnx', opts, ['opset', 'graphName', 'docString', 'reconstruction']);
-  const opset = optInt('networkToOnnx', 'opset', opts.opset, 13, 13, MAX_OPSET);
-  if (opts.graphName !== undefined && typeof opts.graphName !== 'string') throw new OptionError(`Expected a string for networkToOnnx option 'graphName' but received ${typeof opts.graphName}`);
-  if (opts.docString !== undefined && typeof opts.docString !== 'string') throw new OptionError(`Expected a string for networkToOnnx option 'docString' but received ${typeof opts.docString}`);
+  const { opset } = exportOptions('networkToOnnx', opts, ['reconstruction']);
   const withReconstruction = optBool('networkToOnnx', 'reconstruction', opts.reconstruction, true);
   if (!net || (net.kind !== 'autoencoder' && net.kind !== 'vae')) throw new DataError(`Expected a Network of kind 'autoencoder' or 'vae' but received ${net && (net as { kind?: unknown }).kind}`);
   if (!(net.mean instanceof Float32Array) || net.mean.length === 0) throw new DataError('network.mean must be a non-empty Float32Array');
@@ -210,21 +217,36 @@ export function networkToOnnx(net: Network, opts: OnnxExportOptions = {}): Uint8
   else g.reduce('ReduceSumSquare', err, [1], false, 'score');
   if (withReconstruction) g.node('Add', [g.node('Mul', [zhat, std]), mean], [], 'reconstruction');
 
+  const outputs: [string, (number | string)[]][] = [['score', ['N']]];
+  if (withReconstruction) outputs.push(['reconstruction', ['N', d]]);
+  return modelBytes(g, opts.graphName ?? (net.kind === 'vae' ? 'nadir_vae' : 'nadir_autoencoder'), [['input', ['N', d]]], outputs, opts.docString);
+}
+
+/** The bytes of a ModelProto holding g's nodes and initializers, with the given graph inputs and outputs. */
+export function modelBytes(g: GraphBuilder, graphName: string, inputs: [string, (number | string)[]][], outputs: [string, (number | string)[]][], docString?: string): Uint8Array {
   const graph = new ProtoWriter();
   for (const n of g.nodes) graph.message(1, n);
-  graph.string(2, opts.graphName ?? (net.kind === 'vae' ? 'nadir_vae' : 'nadir_autoencoder'));
+  graph.string(2, graphName);
   for (const t of g.initializers) graph.message(5, t);
-  graph.message(11, valueInfo('input', ['N', d]));
-  graph.message(12, valueInfo('score', ['N']));
-  if (withReconstruction) graph.message(12, valueInfo('reconstruction', ['N', d]));
-
+  for (const [name, dims] of inputs) graph.message(11, valueInfo(name, dims));
+  for (const [name, dims] of outputs) graph.message(12, valueInfo(name, dims));
   const model = new ProtoWriter()
-    .int(1, IR_FOR_OPSET[opset])
+    .int(1, IR_FOR_OPSET[g.opset])
     .string(2, 'nadir')
     .string(3, producerVersion());
-  if (opts.docString) model.string(6, opts.docString);
-  model.message(7, graph).message(8, new ProtoWriter().string(1, '').int(2, opset));
+  if (docString) model.string(6, docString);
+  model.message(7, graph).message(8, new ProtoWriter().string(1, '').int(2, g.opset));
   return model.finish();
+}
+
+/** Reads the options every exporter shares (opset, graphName, docString) plus `extra` names. */
+export function exportOptions(owner: string, opts: object, extra: string[]): { opset: number; graphName?: string; docString?: string } {
+  checkOptionNames(owner, opts, ['opset', 'graphName', 'docString', ...extra]);
+  const o = opts as OnnxExportOptions;
+  const opset = optInt(owner, 'opset', o.opset, 13, 13, MAX_OPSET);
+  if (o.graphName !== undefined && typeof o.graphName !== 'string') throw new OptionError(`Expected a string for ${owner} option 'graphName' but received ${typeof o.graphName}`);
+  if (o.docString !== undefined && typeof o.docString !== 'string') throw new OptionError(`Expected a string for ${owner} option 'docString' but received ${typeof o.docString}`);
+  return { opset, graphName: o.graphName, docString: o.docString };
 }
 
 let version: string | undefined;

@@ -20,7 +20,10 @@
 
 namespace nadir::nn {
 
-enum class Act : int { Identity = 0, Relu = 1, Tanh = 2, Sigmoid = 3 };
+enum class Act : int { Identity = 0, Relu = 1, Tanh = 2, Sigmoid = 3, LeakyRelu = 4 };
+
+// Negative-side slope of Act::LeakyRelu (the usual choice for GAN discriminators and encoders).
+constexpr double kLeakySlope = 0.2;
 
 struct LayerSpec {
   int in = 0, out = 0;
@@ -105,5 +108,24 @@ void score(const Spec& spec, const float* packed, const float* X, size_t rows, i
 template <class T>
 double loss_and_grad(const Spec& spec, const T* params, const T* Z, size_t rows, bool train,
                      double dropout, uint64_t seed, T* grad);
+
+// ---------------------------------------------------------------- building blocks for other trainers
+// (gan.cc): one dense layer without layer norm or dropout, and the Adam step, in the same code the
+// autoencoder trainer runs. T is float (SIMD GEMM) or double (gradient checks).
+
+// a (rows x out) = act(X W^T + b), with wt = W transposed (in x out).
+template <class T>
+void dense_forward(const LayerSpec& L, const T* wt, const T* b, const T* X, int rows, T* a);
+
+// Backward of dense_forward: d (rows x out) holds dLoss/da on entry and is overwritten; a is the
+// forward output; w = W (out x in). Overwrites gw (out x in) and gb (out) with the parameter
+// gradients; dX (rows x in), when given, receives (or with add_dX gains) dLoss/dX.
+template <class T>
+void dense_backward(const LayerSpec& L, const T* w, const T* X, int rows, const T* a, T* d, T* gw,
+                    T* gb, T* dX, bool add_dX);
+
+// One Adam step (PyTorch's formulas, bias-corrected; step counts from 1) on n parameters.
+void adam_update(float* p, const float* g, float* m, float* v, size_t n, double lr, double beta1,
+                 double beta2, double eps, uint64_t step);
 
 }  // namespace nadir::nn
