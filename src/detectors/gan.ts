@@ -167,6 +167,12 @@ export class GanDetector extends Detector<GanDetectorOptions> {
     return this.scoreKind;
   }
 
+  /** The weights of the 'mix' score (before division by the component scales). */
+  get scoreWeights(): { reconstruction: number; discriminator: number; feature: number } {
+    const [reconstruction, discriminator, feature] = this.mixWeights;
+    return { reconstruction, discriminator, feature };
+  }
+
   /** Training curves and warnings of the last `fit` (undefined after `load`). */
   get history(): GanHistory | undefined {
     return this.historyValue;
