@@ -118,6 +118,7 @@ async function runDataset(ds, opts) {
     iforest: { auc: summary((r) => r.iforest.auc), fitS: summary((r) => r.iforest.fitS) },
     ganScores: Object.fromEntries(GAN_SCORES.map((s) => [s, summary((r) => r.gan[`auc_${s}`])])),
     collapseWarnings: out.seeds.reduce((a, r) => a + r.gan.warnings, 0),
+    varRatio: mean(out.seeds.map((r) => r.gan.varRatio)),
   };
   return out;
 }
@@ -147,8 +148,8 @@ async function main() {
   );
   printTable(
     `GanDetector scores from the same fits (default: '${new nadir.GanDetector(opts.gan).scoreType}')`,
-    ['dataset', ...GAN_SCORES, 'collapse warnings'],
-    names.map((n) => [n, ...GAN_SCORES.map((s) => pm(res.datasets[n].summary.ganScores[s])), res.datasets[n].summary.collapseWarnings]),
+    ['dataset', ...GAN_SCORES, 'final varRatio', 'collapse warnings'],
+    names.map((n) => [n, ...GAN_SCORES.map((s) => pm(res.datasets[n].summary.ganScores[s])), res.datasets[n].summary.varRatio, res.datasets[n].summary.collapseWarnings]),
   );
   const meanWins = names.filter((n) => res.datasets[n].summary.gan.auc.mean >= res.datasets[n].summary.ae.auc.mean).length;
   const stdOk = names.filter((n) => res.datasets[n].summary.gan.auc.std <= 2 * res.datasets[n].summary.ae.auc.std).length;

@@ -80,6 +80,7 @@ Napi::Value Train(const Napi::CallbackInfo& info) {
   opt.real_label = opt_number(env, o, "realLabel", 0.5, 1);
   opt.cycle_weight = opt_number(env, o, "cycleWeight", 0, 1e6);
   opt.spectral_norm = opt_int(env, o, "spectralNorm", 0, 1) == 1;
+  opt.average = opt_int(env, o, "averageWeights", 0, 1) == 1;
   opt.collapse_samples = opt_int(env, o, "collapseSamples", 2, 1 << 20);
   opt.seed = static_cast<uint64_t>(opt_number(env, o, "seed", 0, 4294967295.0));
 

@@ -383,8 +383,15 @@ TrainResult train(const Spec& spec, const float* X, size_t rows, const TrainOpti
   const size_t eg_begin = spec.layers[0].w, eg_end = spec.layers[d0].w, d_end = spec.size;
   uint64_t t_d = 0, t_g = 0;
 
+  std::vector<double> avg;
+  uint64_t n_avg = 0;
+  bool averaging = false;
   for (int epoch = 0; epoch < opt.epochs; ++epoch) {
     auto t0 = std::chrono::steady_clock::now();
+    if (opt.average && !averaging && epoch >= opt.epochs / 2) {
+      averaging = true;
+      avg.assign(eg_end - eg_begin, 0.0);
+    }
     for (size_t i = rows; i > 1; --i) std::swap(order[i - 1], order[shuffle.below(i)]);
     double dl = 0, gl = 0, cl = 0, pr = 0, pf = 0;
     int batches = 0;
@@ -417,6 +424,11 @@ TrainResult train(const Spec& spec, const float* X, size_t rows, const TrainOpti
       nn::adam_update(P.data() + eg_begin, grad.data() + eg_begin, m.data() + eg_begin, v.data() + eg_begin, eg_end - eg_begin, opt.lr_g, opt.beta1, opt.beta2, opt.adam_eps, ++t_g);
       model.bind(P.data(), 0, d0);
       ++batches;
+      if (averaging) {
+        ++n_avg;
+        const double wn = 1.0 / n_avg;
+        for (size_t q = eg_begin; q < eg_end; ++q) avg[q - eg_begin] += (static_cast<double>(P[q]) - avg[q - eg_begin]) * wn;
+      }
     }
     if (!std::isfinite(dl) || !std::isfinite(gl) || !std::isfinite(cl))
       throw std::runtime_error("GAN training diverged (a loss became NaN or infinite): lower the learning rates");
@@ -451,6 +463,8 @@ TrainResult train(const Spec& spec, const float* X, size_t rows, const TrainOpti
     res.epochs.push_back(info);
     if (on_epoch) on_epoch(info);
   }
+  if (averaging && n_avg > 0)
+    for (size_t q = eg_begin; q < eg_end; ++q) P[q] = static_cast<float>(avg[q - eg_begin]);
   // The effective (spectrally normalized) D weights are the model.
   if (opt.spectral_norm)
     for (size_t l = d0; l < L; ++l) {

@@ -65,6 +65,8 @@ export interface GanDetectorOptions extends DetectorOptions {
   cycleWeight?: number;
   /** Spectral normalization of every discriminator layer (one seeded power iteration per step). Default true. */
   spectralNorm?: boolean;
+  /** Polyak averaging: the encoder and generator end as the mean of their weights over the second half of training (damps the last iterate's oscillation). Default true. */
+  averageWeights?: boolean;
   /** Score: 'reconstruction' ||x - G(E(x))||^2, 'discriminator' (-logit D(x, E(x))), 'feature' (L1 distance in D's last hidden layer), 'mix'. Default 'reconstruction'. */
   score?: GanScore;
   /** Weights of the 'mix' score over the components, each divided by its training-score std. Default { reconstruction: 1, discriminator: 0.5, feature: 0.5 }. */
@@ -82,7 +84,7 @@ export interface GanDetectorOptions extends DetectorOptions {
 const OWNER = 'GanDetector';
 const OPTIONS = [
   'latentSize', 'encoderLayers', 'generatorLayers', 'discriminatorLayers', 'activation', 'epochs', 'batchSize', 'generatorLearningRate',
-  'discriminatorLearningRate', 'beta1', 'realLabel', 'cycleWeight', 'spectralNorm', 'score', 'scoreWeights', 'collapseThreshold',
+  'discriminatorLearningRate', 'beta1', 'realLabel', 'cycleWeight', 'spectralNorm', 'averageWeights', 'score', 'scoreWeights', 'collapseThreshold',
 ] as const;
 const EPOCH_FIELDS = 8;
 
@@ -145,6 +147,7 @@ export class GanDetector extends Detector<GanDetectorOptions> {
       realLabel: optNumber(OWNER, 'realLabel', o.realLabel, 0.9, 0.5, 1),
       cycleWeight: optNumber(OWNER, 'cycleWeight', o.cycleWeight, 1, 0, 1e6),
       spectralNorm: optBool(OWNER, 'spectralNorm', o.spectralNorm, true) ? 1 : 0,
+      averageWeights: optBool(OWNER, 'averageWeights', o.averageWeights, true) ? 1 : 0,
       collapseSamples: 512,
       seed: this.seed,
     };

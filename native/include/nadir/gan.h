@@ -41,6 +41,9 @@ struct TrainOptions {
   double real_label = 0.9;   // one-sided label smoothing: D's target for real pairs
   double cycle_weight = 1;   // weight of the explicit cycle loss ||x - G(E(x))||^2 (ALICE)
   bool spectral_norm = true;  // on every D layer, one seeded power iteration per forward
+  // Polyak averaging: E and G end as the mean of their weights after every step of the second
+  // half of training, which damps the oscillation adversarial training leaves in the last iterate.
+  bool average = true;
   int collapse_samples = 512;  // prior draws per epoch for the variance check
   uint64_t seed = 0;
 };
