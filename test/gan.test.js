@@ -117,9 +117,9 @@ describe('GanDetector', function () {
   it('has the documented defaults and shapes', () => {
     const net = cardioDet.network;
     const shape = (ls) => ls.map((l) => [l.inputs, l.outputs, l.activation]);
-    assert.deepStrictEqual(shape(net.encoder), [[21, 64, 'leakyRelu'], [64, 8, 'identity']]);
-    assert.deepStrictEqual(shape(net.generator), [[8, 64, 'leakyRelu'], [64, 21, 'identity']]);
-    assert.deepStrictEqual(shape(net.discriminator), [[29, 64, 'leakyRelu'], [64, 32, 'leakyRelu'], [32, 1, 'identity']]);
+    assert.deepStrictEqual(shape(net.encoder), [[21, 64, 'leakyRelu'], [64, 16, 'identity']]);
+    assert.deepStrictEqual(shape(net.generator), [[16, 64, 'leakyRelu'], [64, 21, 'identity']]);
+    assert.deepStrictEqual(shape(net.discriminator), [[37, 128, 'leakyRelu'], [128, 64, 'leakyRelu'], [64, 1, 'identity']]);
     assert.strictEqual(cardioDet.scoreType, 'reconstruction');
     const h = cardioDet.history;
     for (const k of ['dLoss', 'gLoss', 'cycleLoss', 'dReal', 'dFake', 'varRatio']) {
@@ -209,7 +209,7 @@ describe('GanDetector', function () {
       assert.deepStrictEqual(det.scoreSync(X), s);
       for (let i = 0; i < 100; i++) assert.strictEqual(s[i], comps.data[i * 3 + k]);
     }
-    const mix = new nadir.GanDetector({ seed: 1, threads: 1, epochs: 15, score: 'mix', scoreWeights: { reconstruction: 1, discriminator: 0.25, feature: 2 } });
+    const mix = new nadir.GanDetector({ seed: 1, threads: 1, epochs: 15, logger: () => {}, score: 'mix', scoreWeights: { reconstruction: 1, discriminator: 0.25, feature: 2 } });
     await mix.fit(syn.X);
     const m = await mix.score(X);
     const c = await mix.scoreComponents(X);

@@ -39,13 +39,13 @@ export interface GanHistory {
 }
 
 export interface GanDetectorOptions extends DetectorOptions {
-  /** Size of the latent code z. Default 8. */
+  /** Size of the latent code z. Default 16. */
   latentSize?: number;
   /** Encoder hidden layer sizes (features -> ... -> latentSize). Default [64]. */
   encoderLayers?: number[];
   /** Generator hidden layer sizes (latentSize -> ... -> features). Default: the encoder's, reversed. */
   generatorLayers?: number[];
-  /** Discriminator hidden layer sizes over the pair [x, z] (at least one; the last is the 'feature' layer). Default [64, 32]. */
+  /** Discriminator hidden layer sizes over the pair [x, z] (at least one; the last is the 'feature' layer). Default [128, 64]. */
   discriminatorLayers?: number[];
   /** Hidden activation of all three networks. Default 'leakyRelu' (slope 0.2). */
   activation?: Activation;
@@ -69,7 +69,7 @@ export interface GanDetectorOptions extends DetectorOptions {
   averageWeights?: boolean;
   /** Score: 'reconstruction' ||x - G(E(x))||^2, 'discriminator' (-logit D(x, E(x))), 'feature' (L1 distance in D's last hidden layer), 'mix'. Default 'reconstruction'. */
   score?: GanScore;
-  /** Weights of the 'mix' score over the components, each divided by its training-score std. Default { reconstruction: 1, discriminator: 0.5, feature: 0.5 }. */
+  /** Weights of the 'mix' score over the components, each divided by its training-score std. Default { reconstruction: 1, discriminator: 0, feature: 1 } (the rejection score ranks anomalies low on the benchmark data; see docs/gan.md). */
   scoreWeights?: { reconstruction?: number; discriminator?: number; feature?: number };
   /** Warn when the final epochs' varRatio falls below this (mode collapse). Default 0.1; 0 disables. */
   collapseThreshold?: number;
@@ -132,10 +132,10 @@ export class GanDetector extends Detector<GanDetectorOptions> {
     this.signal = signal;
     this.logger = logger ?? ((line) => console.warn(line));
     const o = this.options;
-    this.latent = optInt(OWNER, 'latentSize', o.latentSize, 8, 1, 65536);
+    this.latent = optInt(OWNER, 'latentSize', o.latentSize, 16, 1, 65536);
     this.encoderSizes = optLayers(OWNER, 'encoderLayers', o.encoderLayers, [64], true);
     this.generatorSizes = optLayers(OWNER, 'generatorLayers', o.generatorLayers, [...this.encoderSizes].reverse(), true);
-    this.discriminatorSizes = optLayers(OWNER, 'discriminatorLayers', o.discriminatorLayers, [64, 32]);
+    this.discriminatorSizes = optLayers(OWNER, 'discriminatorLayers', o.discriminatorLayers, [128, 64]);
     this.act = optEnum(OWNER, 'activation', o.activation, ACTIVATIONS, 'leakyRelu');
     this.trainOpts = {
       epochs: optInt(OWNER, 'epochs', o.epochs, 50, 1, 1e6),
@@ -158,8 +158,8 @@ export class GanDetector extends Detector<GanDetectorOptions> {
     if (w) for (const key of Object.keys(w)) if (!['reconstruction', 'discriminator', 'feature'].includes(key)) throw new OptionError(`Unknown key '${key}' in ${OWNER} option 'scoreWeights' (known: reconstruction, discriminator, feature)`);
     this.mixWeights = [
       optNumber(OWNER, 'scoreWeights.reconstruction', w?.reconstruction, 1, 0, 1e6),
-      optNumber(OWNER, 'scoreWeights.discriminator', w?.discriminator, 0.5, 0, 1e6),
-      optNumber(OWNER, 'scoreWeights.feature', w?.feature, 0.5, 0, 1e6),
+      optNumber(OWNER, 'scoreWeights.discriminator', w?.discriminator, 0, 0, 1e6),
+      optNumber(OWNER, 'scoreWeights.feature', w?.feature, 1, 0, 1e6),
     ];
     if (this.scoreKind === 'mix' && this.mixWeights.every((v) => v === 0)) throw new OptionError(`${OWNER} option 'scoreWeights' needs a weight above 0 for score 'mix'`);
     this.collapseThreshold = optNumber(OWNER, 'collapseThreshold', o.collapseThreshold, 0.1, 0, 1);
