@@ -17,3 +17,6 @@ export type { OnnxModelInfo, OnnxValueInfo } from './neural/onnx-reader';
 export { OnnxSession, resolveExecutionProvider, cudaProviderInstalled, ExecutionProviderError, CUDA_INSTALL_HINT } from './neural/session';
 export type { ExecutionProvider, OnnxSessionOptions, RunResult } from './neural/session';
 export type { Network, AutoEncoderNet, VaeNet, DenseLayer, Activation } from './neural/network';
+export type { FitInput, NamedData } from './detectors/base';
+export { ScoreStream, scoreIterable } from './stream/score-stream';
+export type { ScoreStreamOptions, ScoredRecord, StreamInput } from './stream/score-stream';

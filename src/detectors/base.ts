@@ -2,6 +2,20 @@ import { Matrix, MatrixLike, ImputeMethod, toMatrix, assertFinite, imputeValues,
 import { DataError, ModelFileError, NadirError, NotFittedError, OptionError } from '../errors';
 import { checkOptionNames, optEnum, optInt, optNumber } from '../options';
 import { decodeModel, encodeModel, readModelFile, writeFileAtomic, ModelContent, TypedArray } from '../io/model-file';
+import { ScoreStream, ScoreStreamOptions, ScoredRecord, StreamInput, scoreIterable } from '../stream/score-stream';
+
+/** Fit input with its column names (what `readCsv` returns): the names are kept as `featureNames`. */
+export interface NamedData {
+  X: MatrixLike;
+  columns?: readonly string[];
+}
+
+/** What `fit` accepts: any MatrixLike, or `{ X, columns }` (for example `readCsv(file)`). */
+export type FitInput = MatrixLike | NamedData;
+
+function isNamedData(X: unknown): X is NamedData {
+  return typeof X === 'object' && X !== null && !Array.isArray(X) && !ArrayBuffer.isView(X) && !(X instanceof Matrix) && 'X' in X;
+}
 
 /** Options every detector accepts. */
 export interface DetectorOptions {
@@ -105,6 +119,8 @@ export abstract class Detector<O extends DetectorOptions = DetectorOptions> {
   private thresholdValue = NaN;
   private calibration?: { quantiles: Float32Array; mean: number; std: number };
   private fill?: Float32Array;
+  private featureNamesValue?: readonly string[];
+  private pendingNames?: readonly string[];
 
   protected constructor(owner: string, options: O | undefined, known: readonly string[]) {
     checkOptionNames(owner, options, [...BASE_OPTIONS, ...known]);
@@ -132,6 +148,10 @@ export abstract class Detector<O extends DetectorOptions = DetectorOptions> {
   get threshold(): number {
     this.ensureFitted();
     return this.thresholdValue;
+  }
+  /** Column names seen at fit (from `fit({ X, columns })`, e.g. `fit(readCsv(file))`), else undefined. Saved with the model. */
+  get featureNames(): readonly string[] | undefined {
+    return this.featureNamesValue;
   }
   get contamination(): number {
     return this.contaminationValue;
@@ -164,7 +184,7 @@ export abstract class Detector<O extends DetectorOptions = DetectorOptions> {
   // ------------------------------------------------------------------ the contract
 
   /** Fits the detector on mostly-normal data. Runs off the main thread. */
-  async fit(X: MatrixLike): Promise<this> {
+  async fit(X: FitInput): Promise<this> {
     const m = this.prepareFit(X);
     const scores = await this.fitMatrix(m);
     this.finishFit(m.cols, scores);
@@ -242,6 +262,21 @@ export abstract class Detector<O extends DetectorOptions = DetectorOptions> {
     return out;
   }
 
+  /**
+   * A Transform stream (object mode) scoring records as they arrive: write records (objects keyed
+   * by `featureNames`), arrays or typed arrays; read `{ ...record, score, anomaly }` in input
+   * order. Rows are micro-batched (`batchSize`, default 256) and a partial batch is flushed after
+   * `maxDelayMs` (default 5); back-pressure is respected.
+   */
+  scoreStream(options?: ScoreStreamOptions): ScoreStream {
+    return new ScoreStream(this, options);
+  }
+
+  /** `for await (const r of detector.scoreIterable(source))`: the scoreStream over any (async) iterable of records or rows. */
+  scoreIterable(source: Iterable<StreamInput> | AsyncIterable<StreamInput>, options?: ScoreStreamOptions): AsyncIterable<ScoredRecord> {
+    return scoreIterable(this, source, options);
+  }
+
   /** Per-feature contributions to each row's score, as a rows x nFeatures Matrix. */
   async explain(X: MatrixLike): Promise<Matrix> {
     const m = this.prepareInput(X);
@@ -259,6 +294,7 @@ export abstract class Detector<O extends DetectorOptions = DetectorOptions> {
       mean: this.calibration!.mean,
       std: this.calibration!.std,
     };
+    if (this.featureNamesValue) common.featureNames = [...this.featureNamesValue];
     const all: Record<string, TypedArray> = { ...arrays, 'calibration.quantiles': this.calibration!.quantiles };
     if (this.fill) all['impute.fill'] = this.fill;
     return encodeModel({ type: this.type, meta: { options: this.options, common, state: meta }, arrays: all });
@@ -285,8 +321,22 @@ export abstract class Detector<O extends DetectorOptions = DetectorOptions> {
     if (this.nFeaturesValue === 0) throw new NotFittedError(`${this.type} is not fitted: call fit(X) or load a saved model first`);
   }
 
-  protected prepareFit(X: MatrixLike): Matrix {
+  protected prepareFit(input: FitInput): Matrix {
+    let X = input as MatrixLike;
+    this.pendingNames = undefined;
+    if (isNamedData(input)) {
+      X = input.X;
+      if (input.columns !== undefined) {
+        const names = input.columns;
+        if (!Array.isArray(names) || names.some((n) => typeof n !== 'string'))
+          throw new DataError(`Expected an array of strings for the columns of the fit data but received ${typeof names}`);
+        if (new Set(names).size !== names.length) throw new DataError(`the fit data's column names are not unique: ${names.join(', ')}`);
+        this.pendingNames = Object.freeze([...names]);
+      }
+    }
     let m = toMatrix(X);
+    if (this.pendingNames && this.pendingNames.length !== m.cols)
+      throw new DataError(`the fit data has ${m.cols} columns but ${this.pendingNames.length} column names`);
     if (m.rows === 0) throw new DataError(`X is empty: ${this.type}.fit needs at least ${this.minFitRows} row(s)`);
     if (m.cols === 0) throw new DataError('X has no columns');
     if (m.rows < this.minFitRows) throw new DataError(`X has ${m.rows} row(s) but ${this.type}.fit needs at least ${this.minFitRows}`);
@@ -322,6 +372,8 @@ export abstract class Detector<O extends DetectorOptions = DetectorOptions> {
     this.calibration = { quantiles, mean, std: Math.sqrt(v / sorted.length) };
     this.thresholdValue = this.options.threshold ?? quantileSorted(sorted, 1 - this.contaminationValue);
     this.nFeaturesValue = cols;
+    this.featureNamesValue = this.pendingNames;
+    this.pendingNames = undefined;
   }
 
   private restoreCommon(common: any, arrays: Record<string, TypedArray>): void {
@@ -333,6 +385,10 @@ export abstract class Detector<O extends DetectorOptions = DetectorOptions> {
     this.calibration = { quantiles: q, mean: Number(common.mean), std: Number(common.std) };
     this.thresholdValue = Number(common.threshold);
     this.fill = fill as Float32Array | undefined;
+    const names = common.featureNames;
+    if (names !== undefined && (!Array.isArray(names) || names.length !== common.nFeatures || names.some((n: unknown) => typeof n !== 'string')))
+      throw new ModelFileError('feature names do not match the feature count');
+    this.featureNamesValue = names ? Object.freeze([...names]) : undefined;
     this.nFeaturesValue = common.nFeatures;
   }
 }
