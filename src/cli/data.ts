@@ -220,14 +220,18 @@ export class TableReader {
     this.columns = featureNames;
     this.labelColumn = labelName;
     void lineNo;
-    return { names, width: names.length, features: featureNames.map(where), featureNames, label, headerLine, objects };
+    const features = featureNames.map(where);
+    const slot = new Int32Array(names.length).fill(-1);
+    features.forEach((j, k) => (slot[j] = k));
+    if (label >= 0) slot[label] = -2;
+    return { names, width: names.length, features, featureNames, label, headerLine, objects, slot };
   }
 
   // ---------------------------------------------------------------- rows
 
   private parseLine(line: string, lineNo: number, L: Layout, b: BatchBuilder): void {
-    const row = b.rowView();
     if (this.format === 'jsonl') {
+      const row = b.rowView();
       const v = this.parseJson(line, lineNo);
       if (Array.isArray(v)) {
         if (L.objects) throw new UserError(`${this.name} line ${lineNo} is an array but earlier lines are objects`);
@@ -241,12 +245,78 @@ export class TableReader {
       b.commit();
       return;
     }
-    const fields = line.split(this.format === 'tsv' ? '\t' : ',');
-    if (fields.length !== L.width)
-      throw new UserError(`${this.name} line ${lineNo} has ${fields.length} fields but the ${L.headerLine ? 'header' : 'first line'} has ${L.width}`);
-    const f = L.features;
-    for (let k = 0; k < f.length; k++) row[k] = this.num(fields[f[k]], lineNo, L.names[f[k]]);
-    if (L.label >= 0) b.setLabel(this.label(fields[L.label], lineNo, L.names[L.label]));
+    // Fast path: scan the line once, parsing plain decimals in place; anything unusual in a field
+    // (quotes, NA, spaces, too many digits) goes through num() for that field.
+    const delim = this.format === 'tsv' ? 9 : 44;
+    const slot = L.slot;
+    const n = line.length;
+    let field = 0;
+    let i = 0;
+    for (;;) {
+      let end = i;
+      let v = NaN;
+      let ok = false;
+      // sign, digits, fraction, exponent
+      let j = i;
+      let c = line.charCodeAt(j);
+      const neg = c === 45;
+      if (neg || c === 43) c = line.charCodeAt(++j);
+      let m = 0;
+      let digits = 0;
+      let scale = 0;
+      let any = false;
+      while (c >= 48 && c <= 57) {
+        if (digits < 15) {
+          m = m * 10 + (c - 48);
+          if (m !== 0) digits++;
+        } else scale++;
+        any = true;
+        c = line.charCodeAt(++j);
+      }
+      if (c === 46) {
+        c = line.charCodeAt(++j);
+        while (c >= 48 && c <= 57) {
+          if (digits < 15) {
+            m = m * 10 + (c - 48);
+            scale--;
+            if (m !== 0) digits++;
+          }
+          any = true;
+          c = line.charCodeAt(++j);
+        }
+      }
+      if (any && (c === 101 || c === 69)) {
+        c = line.charCodeAt(++j);
+        const eneg = c === 45;
+        if (eneg || c === 43) c = line.charCodeAt(++j);
+        let e = 0;
+        let edig = false;
+        while (c >= 48 && c <= 57 && e < 10000) {
+          e = e * 10 + (c - 48);
+          edig = true;
+          c = line.charCodeAt(++j);
+        }
+        if (!edig) any = false;
+        scale += eneg ? -e : e;
+      }
+      if (any && (j === n || c === delim) && scale >= -22 && scale <= 22 && m <= 9007199254740991) {
+        v = scale < 0 ? m / POW10[-scale] : m * POW10[scale];
+        if (neg) v = -v;
+        ok = true;
+        end = j;
+      } else {
+        end = line.indexOf(this.format === 'tsv' ? '\t' : ',', i);
+        if (end < 0) end = n;
+      }
+      const k = field < slot.length ? slot[field] : -1;
+      if (k >= 0) b.row[b.offset + k] = ok ? v : this.num(line.slice(i, end), lineNo, L.names[field]);
+      else if (k === -2) b.setLabel(this.label(line.slice(i, end), lineNo, L.names[field]));
+      field++;
+      if (end >= n) break;
+      i = end + 1;
+    }
+    if (field !== L.width)
+      throw new UserError(`${this.name} line ${lineNo} has ${field} fields but the ${L.headerLine ? 'header' : 'first line'} has ${L.width}`);
     b.commit();
   }
 
@@ -302,16 +372,24 @@ interface Layout {
   label: number;
   headerLine: boolean;
   objects: boolean;
+  /** Per field: its feature position, -1 unused, -2 the label. */
+  slot: Int32Array;
 }
+
+const POW10 = Array.from({ length: 23 }, (_, k) => Number(`1e${k}`));
 
 const unquote = (s: string) => (s.length >= 2 && s[0] === '"' && s[s.length - 1] === '"' ? s.slice(1, -1) : s);
 
 class BatchBuilder {
   rows = 0;
+  /** The batch buffer and the current row's offset in it (for in-place parsing). */
+  row: Float32Array;
+  offset = 0;
   private data: Float32Array;
   private labels?: Float64Array;
   constructor(private readonly cap: number, private readonly cols: number, withLabels: boolean) {
     this.data = new Float32Array(cap * cols);
+    this.row = this.data;
     if (withLabels) this.labels = new Float64Array(cap);
   }
   rowView(): Float32Array {
@@ -322,6 +400,7 @@ class BatchBuilder {
   }
   commit(): void {
     this.rows++;
+    this.offset += this.cols;
   }
   take(first: number): Batch {
     const n = this.rows;
@@ -332,6 +411,8 @@ class BatchBuilder {
     };
     // New buffers: the batch handed out may still be in use (scored off the main thread).
     this.data = new Float32Array(this.cap * this.cols);
+    this.row = this.data;
+    this.offset = 0;
     if (this.labels) this.labels = new Float64Array(this.cap);
     this.rows = 0;
     return out;
