@@ -193,7 +193,10 @@ class AtomicOutput {
     }
     checkWritable(target);
     this.tmp = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.tmp`);
-    this.stream = fs.createWriteStream(this.tmp);
+    const ws = fs.createWriteStream(this.tmp);
+    // Errors surface through write() / commit(); without a listener they would crash the process.
+    ws.on('error', () => {});
+    this.stream = ws;
     this.onSignal = () => {
       this.discard();
       process.exit(130);
@@ -201,13 +204,17 @@ class AtomicOutput {
     process.once('SIGINT', this.onSignal);
   }
   async write(s: string): Promise<void> {
-    if (!this.stream.write(s)) await once(this.stream as unknown as import('events').EventEmitter, 'drain');
+    try {
+      if (!this.stream.write(s)) await once(this.stream as unknown as import('events').EventEmitter, 'drain');
+    } catch (e) {
+      throw new UserError(`cannot write '${this.target ?? 'stdout'}': ${(e as Error).message}`);
+    }
   }
   async commit(): Promise<void> {
     if (!this.tmp) return;
     const ws = this.stream as fs.WriteStream;
     await new Promise<void>((resolve, reject) => {
-      ws.once('error', reject);
+      ws.once('error', (e) => reject(new UserError(`cannot write '${this.target}': ${e.message}`)));
       ws.end(() => resolve());
     });
     fs.renameSync(this.tmp, this.target!);
