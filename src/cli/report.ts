@@ -34,10 +34,10 @@ interface Frame {
   parts: string[];
 }
 
-function frame(title: string, xl: [number, number], yl: [number, number], xLabel: string, yLabel: string, yFmt = fmtTick, yScale: 'linear' | 'sqrt' = 'linear'): Frame {
+function frame(title: string, xl: [number, number], yl: [number, number], xLabel: string, yLabel: string, yFmt = fmtTick, yScale: 'linear' | 'sqrt' = 'linear', top = 30): Frame {
   const w = 440;
   const h = 300;
-  const m = { l: 56, r: 16, t: 30, b: 44 };
+  const m = { l: 56, r: 16, t: top, b: 44 };
   const tf = (v: number) => (yScale === 'sqrt' ? Math.sqrt(Math.max(0, v)) : v);
   const x = (v: number) => m.l + ((v - xl[0]) / (xl[1] - xl[0] || 1)) * (w - m.l - m.r);
   const y = (v: number) => h - m.b - ((tf(v) - tf(yl[0])) / (tf(yl[1]) - tf(yl[0]) || 1)) * (h - m.t - m.b);
@@ -48,8 +48,7 @@ function frame(title: string, xl: [number, number], yl: [number, number], xLabel
     parts.push(`<line x1="${n2(x(t))}" x2="${n2(x(t))}" y1="${m.t}" y2="${h - m.b}" class="grid"/>`);
     parts.push(`<text x="${n2(x(t))}" y="${h - m.b + 14}" class="tick" text-anchor="middle">${esc(fmtTick(t))}</text>`);
   }
-  const yt = yScale === 'sqrt' ? ticks(0, Math.sqrt(yl[1]), 4).map((v) => Math.round(v * v)) : ticks(yl[0], yl[1]);
-  for (const t of [...new Set(yt)]) {
+  for (const t of ticks(yl[0], yl[1], yScale === 'sqrt' ? 6 : 5)) {
     parts.push(`<line x1="${m.l}" x2="${w - m.r}" y1="${n2(y(t))}" y2="${n2(y(t))}" class="grid"/>`);
     parts.push(`<text x="${m.l - 6}" y="${n2(y(t) + 4)}" class="tick" text-anchor="end">${esc(yFmt(t))}</text>`);
   }
@@ -102,7 +101,7 @@ function histogram(row: BenchRow, index: number): string {
   const h = row.curves!.hist;
   const bins = h.normal.length;
   const maxC = Math.max(1, ...h.normal, ...h.anomaly);
-  const f = frame(`${row.detector}: scores by label`, [h.lo, h.hi], [0, maxC], 'score', 'rows (square-root scale)', fmtTick, 'sqrt');
+  const f = frame(`${row.detector}: scores by label`, [h.lo, h.hi], [0, maxC], 'score', 'rows (square-root scale)', fmtTick, 'sqrt', 44);
   const bw = (h.hi - h.lo) / bins;
   for (const [counts, color, cls] of [
     [h.normal, NORMAL, 'normal'],
@@ -118,20 +117,15 @@ function histogram(row: BenchRow, index: number): string {
   const t = row.threshold;
   if (t >= h.lo && t <= h.hi) {
     const x = f.x(t);
-    f.parts.push(`<line x1="${n2(x)}" x2="${n2(x)}" y1="30" y2="${f.h - 44}" class="threshold"/>`);
-    f.parts.push(`<text x="${n2(x + 4)}" y="42" class="note">threshold ${esc(f32(t))}</text>`);
+    const right = x > f.w - 150;
+    f.parts.push(`<line x1="${n2(x)}" x2="${n2(x)}" y1="44" y2="${f.h - 44}" class="threshold"/>`);
+    f.parts.push(`<text x="${n2(right ? x - 4 : x + 4)}" y="56" class="note"${right ? ' text-anchor="end"' : ''}>threshold ${esc(f32(t))}</text>`);
   } else {
-    f.parts.push(`<text x="${f.w - 20}" y="42" class="note" text-anchor="end">threshold ${esc(f32(t))} (off the chart)</text>`);
+    f.parts.push(`<text x="${f.w - 20}" y="56" class="note" text-anchor="end">threshold ${esc(f32(t))} (off the chart)</text>`);
   }
-  legend(
-    f,
-    [
-      { name: 'normal', color: NORMAL },
-      { name: 'anomaly', color: ANOMALY },
-    ],
-    f.w - 110,
-    60,
-  );
+  // Legend in one row under the title, clear of the bars.
+  f.parts.push(`<rect x="150" y="28" width="12" height="10" fill="${NORMAL}" fill-opacity="0.55"/><text x="166" y="37" class="legend">normal</text>`);
+  f.parts.push(`<rect x="230" y="28" width="12" height="10" fill="${ANOMALY}" fill-opacity="0.55"/><text x="246" y="37" class="legend">labelled anomaly</text>`);
   void index;
   return svg(f, `score histogram of ${row.detector}`);
 }
@@ -142,7 +136,7 @@ function bars(title: string, items: { name: string; values: { v: number; label: 
   const groupH = Math.max(...items.map((i) => i.values.length)) * rowH + 12;
   const h = 40 + items.length * groupH + 20;
   const left = 120;
-  const right = 80;
+  const right = 110;
   const max = Math.max(1e-12, ...items.flatMap((i) => i.values.map((v) => v.v)).filter(Number.isFinite));
   const parts: string[] = [`<text x="${w / 2}" y="18" class="title">${esc(title)}</text>`];
   items.forEach((it, g) => {
@@ -163,7 +157,7 @@ const CSS = `
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px auto;max-width:960px;color:#111827;padding:0 16px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #e5e7eb;padding-bottom:4px}
 .meta{color:#4b5563;margin:0 0 12px}table{border-collapse:collapse;margin:8px 0}
-td,th{padding:4px 10px;border-bottom:1px solid #e5e7eb;text-align:right}td:first-child,th:first-child{text-align:left}
+td,th{padding:4px 10px;white-space:nowrap;border-bottom:1px solid #e5e7eb;text-align:right}td:first-child,th:first-child{text-align:left}
 th{font-weight:600;background:#f9fafb}.charts{display:flex;flex-wrap:wrap;gap:12px}
 svg{background:#fff;border:1px solid #e5e7eb;border-radius:6px;max-width:100%;height:auto}
 svg .title{font-size:13px;font-weight:600;text-anchor:middle;fill:#111827}svg .tick,svg .legend,svg .value{font-size:11px;fill:#374151}
