@@ -116,7 +116,9 @@ export class ScoreStream extends Transform {
     const held = this.held;
     if (held) {
       this.held = undefined;
-      held();
+      // After the read that called us has taken its record: run now, the next write would still
+      // see a full buffer, be held again, and wait for a _read that Node only makes after a push.
+      process.nextTick(held);
     }
     super._read(size);
   }
