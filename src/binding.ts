@@ -10,6 +10,48 @@ export interface Native {
   sumF32(x: F32): number;
   firstNonFinite(x: F32): number;
   reconError(x: F32, r: F32, rows: number, cols: number, kind: number, out: F32, contrib: F32 | null): void;
+  forestFit(
+    x: F32, rows: number, cols: number, trees: number, sampleSize: number, depth: number, extensionLevel: number, seed: number, threads: number,
+  ): Promise<{ feature?: Int32Array; threshold?: F32; normal?: F32; offset?: F32; leaf: F32; count: Int32Array; scores: F32 }>;
+  forestScore(x: F32, rows: number, cols: number, trees: number, depth: number, sampleSize: number, feature: Int32Array | null, threshold: F32 | null, normal: F32 | null, offset: F32 | null, leaf: F32, out: F32, threads: number): void;
+  forestScoreAsync(x: F32, rows: number, cols: number, trees: number, depth: number, sampleSize: number, feature: Int32Array | null, threshold: F32 | null, normal: F32 | null, offset: F32 | null, leaf: F32, out: F32, threads: number): Promise<F32>;
+  forestExplainAsync(x: F32, rows: number, cols: number, trees: number, depth: number, sampleSize: number, feature: Int32Array | null, threshold: F32 | null, normal: F32 | null, offset: F32 | null, leaf: F32, count: Int32Array, out: F32, threads: number): Promise<F32>;
+  forestCheck(cols: number, trees: number, depth: number, sampleSize: number, feature: Int32Array | null, threshold: F32 | null, normal: F32 | null, offset: F32 | null, leaf: F32, count: Int32Array): string | null;
+  /** Trains a dense autoencoder / VAE (plan layout: native/include/nadir/nn.h) off the main thread. */
+  nnTrain(
+    plan: Int32Array,
+    X: F32,
+    rows: number,
+    options: Record<string, number>,
+    onEpoch: ((e: { epoch: number; loss: number; valLoss: number; seconds: number }) => void) | null,
+    abortFlag: Int32Array | null,
+  ): Promise<{ params: F32; loss: F32; valLoss: F32; bestEpoch: number; stoppedEarly: boolean }>;
+  /** Scores rows with a packed network (mode 0 decoded mean, 1 Monte-Carlo). */
+  nnScore(plan: Int32Array, packed: F32, X: F32, rows: number, mode: number, samples: number, seed: number, scores: F32, contrib: F32 | null, recon: F32 | null, threads: number): void;
+  nnScoreAsync(plan: Int32Array, packed: F32, X: F32, rows: number, mode: number, samples: number, seed: number, scores: F32, contrib: F32 | null, recon: F32 | null, threads: number): Promise<void>;
+  /** Test hook: training loss and gradient for a parameter blob (Float32Array or Float64Array). */
+  nnLossGrad<T extends F32 | Float64Array>(plan: Int32Array, params: T, Z: T, rows: number, train: boolean, dropout: number, seed: number): { loss: number; grad: T };
+  /** Test hook: the blocked GEMM at the active SIMD level. */
+  nnGemm(M: number, N: number, K: number, A: F32, ars: number, acs: number, B: F32, ldb: number, C: F32, ldc: number, accumulate: boolean, bias: F32 | null): void;
+  gaussianFitAsync(
+    x: F32, rows: number, cols: number, robust: boolean, shrinkage: number, support: number, trials: number, seed: number, threads: number,
+  ): Promise<{
+    location: F32; covariance: Float64Array; whitening: F32; regularization: number; shrinkage: number; support: number; rawSupport: number; correction: number;
+  }>;
+  /** mode 0: sum of squared projections, 1: PyOD distance (weight, scale required), 2: store projections (out rows*k). */
+  /** With `transposed` (w as d x k), up to 4 rows take the latency path (bit-identical results). */
+  projectRows(x: F32, rows: number, d: number, center: F32, w: F32, k: number, lower: boolean, mode: number, weight: F32 | null, scale: F32 | null, out: F32, transposed?: F32 | null): void;
+  projectRowsScalar(x: F32, rows: number, d: number, center: F32, w: F32, k: number, lower: boolean, mode: number, weight: F32 | null, scale: F32 | null, out: F32): void;
+  projectRowsAsync(
+    x: F32, rows: number, d: number, center: F32, w: F32, k: number, lower: boolean, mode: number, weight: F32 | null, scale: F32 | null, out: F32, threads: number,
+  ): Promise<void>;
+  quadraticContributionsAsync(x: F32, rows: number, d: number, center: F32, w: F32, k: number, out: F32): Promise<void>;
+  distanceContributionsAsync(x: F32, rows: number, d: number, center: F32, scale: F32, v: F32, k: number, weight: F32, out: F32): Promise<void>;
+  pcaReconstructionError(x: F32, rows: number, d: number, center: F32, scale: F32, v: F32, k: number, out: F32, contrib: F32 | null, threads?: number, transposed?: F32 | null): void;
+  pcaReconstructionErrorAsync(x: F32, rows: number, d: number, center: F32, scale: F32, v: F32, k: number, out: F32, contrib: F32 | null, threads: number): Promise<void>;
+  pcaFitAsync(x: F32, rows: number, cols: number, standardize: boolean, threads: number): Promise<{ mean: Float64Array; scale: Float64Array; values: Float64Array; vectors: Float64Array }>;
+  symmetricEigen(a: Float64Array, d: number): { values: Float64Array; vectors: Float64Array };
+  chi2Quantile(p: number, dof: number): number;
   [name: string]: any;
 }
 

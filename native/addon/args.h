@@ -47,10 +47,14 @@ inline std::string describe(const Napi::Value& v) {
 
 template <class T, napi_typedarray_type K>
 Span<T> typed(const Napi::CallbackInfo& info, size_t i, const char* name, const char* what) {
+  // One napi call per argument (type, length and data together): latency paths pass several arrays.
   Napi::Value v = info[i];
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != K) fail(info.Env(), what, name, v);
-  auto a = v.As<Napi::TypedArrayOf<T>>();
-  return Span<T>{a.Data(), a.ElementLength()};
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(info.Env(), v, &type, &length, &data, nullptr, nullptr) != napi_ok || type != K)
+    fail(info.Env(), what, name, v);
+  return Span<T>{static_cast<T*>(data), length};
 }
 
 inline Span<float> f32(const Napi::CallbackInfo& info, size_t i, const char* name) {

@@ -36,15 +36,25 @@ class Job : public Napi::AsyncWorker {
       SetError("native error");
     }
   }
+  // Neither may throw: when the environment is shutting down (a terminated worker_thread) every
+  // N-API call fails, and an exception escaping here would abort the process.
   void OnOK() override {
-    Napi::HandleScope scope(Env());
     try {
-      deferred_.Resolve(done_ ? done_(Env()) : Env().Undefined());
-    } catch (const Napi::Error& e) {
-      deferred_.Reject(e.Value());
+      Napi::HandleScope scope(Env());
+      try {
+        deferred_.Resolve(done_ ? done_(Env()) : Env().Undefined());
+      } catch (const Napi::Error& e) {
+        deferred_.Reject(e.Value());
+      }
+    } catch (...) {
     }
   }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+  void OnError(const Napi::Error& e) override {
+    try {
+      deferred_.Reject(e.Value());
+    } catch (...) {
+    }
+  }
 
  private:
   Job(Napi::Env env, Work work, Done done)

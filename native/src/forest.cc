@@ -1,0 +1,844 @@
+#include "nadir/forest.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <vector>
+
+#include "nadir/cpu.h"
+#include "nadir/parallel.h"
+#if NADIR_X86
+#include <immintrin.h>
+#endif
+
+namespace nadir {
+namespace {
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+// splitmix64: tiny, seedable, and good enough to drive random splits.
+struct Rng {
+  uint64_t s;
+  explicit Rng(uint64_t seed, uint64_t stream) : s(seed * 0x9E3779B97F4A7C15ull ^ (stream + 1) * 0xD1B54A32D192ED03ull) {
+    next();
+  }
+  uint64_t next() {
+    uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  // Uniform in [0, 1).
+  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+  // Uniform integer in [0, n) for n <= 2^32 (row and feature counts are below 2^31).
+  size_t below(size_t n) { return static_cast<size_t>(((next() >> 32) * n) >> 32); }
+  double gaussian() {
+    double u = 1.0 - uniform();  // (0, 1]
+    return std::sqrt(-2.0 * std::log(u)) * std::cos(6.283185307179586 * uniform());
+  }
+};
+
+// One dot product used by fit, scoring and explain alike (same order), so the side a training row
+// was sent to at fit is the side scoring sends it to. Accumulated in double: a product of two floats
+// is exact in double, so whether the compiler contracts s + a * b into an FMA (it may, on builds
+// with FMA enabled) cannot change the result.
+inline double dot(const float* a, const float* b, size_t n, size_t stride = 1) {
+  double s = 0;
+  for (size_t j = 0; j < n; ++j) s += static_cast<double>(a[j]) * b[j * stride];
+  return s;
+}
+
+inline float finish(float sum, double scale) {
+  // scale = 1 / (trees * c(psi))
+  return static_cast<float>(std::exp2(-static_cast<double>(sum) * scale));
+}
+
+double score_scale(const ForestView& f) { return 1.0 / (f.trees * iforest_c(f.sample_size)); }
+
+// ---------------------------------------------------------------- fit
+
+struct Builder {
+  const float* x;
+  size_t cols;
+  const ForestParams& p;
+  const ForestOut& out;
+  size_t internal, leaves;
+  size_t rows;
+  // Per-thread scratch, O(sampleSize + cols): nothing here grows with the row count.
+  std::vector<uint32_t> idx;       // the tree's sample, partitioned in place
+  std::vector<uint32_t> seen;      // open-addressing set for sampling
+  int seen_bits = 0;
+  std::vector<uint32_t> fperm;     // feature draw order
+  std::vector<float> lo, hi;       // bounding box (hyperplane)
+  std::vector<float> normal;       // the node's normal before it is stored feature-major
+  Rng rng{0, 0};
+  size_t t = 0;
+
+  Builder(const float* x_, size_t rows_, size_t cols_, const ForestParams& p_, const ForestOut& o)
+      : x(x_), cols(cols_), p(p_), out(o), internal((size_t{1} << p_.depth) - 1), leaves(size_t{1} << p_.depth),
+        rows(rows_), idx(p_.sample_size), fperm(cols_), lo(cols_), hi(cols_), normal(cols_) {
+    while ((size_t{1} << seen_bits) < 2 * idx.size()) ++seen_bits;
+    seen.assign(size_t{1} << seen_bits, kEmpty);
+  }
+
+  static constexpr uint32_t kEmpty = 0xFFFFFFFFu;  // rows < 2^31, so never a row index
+
+  bool insert(uint32_t v) {
+    const size_t mask = seen.size() - 1;
+    size_t h = (static_cast<uint64_t>(v) * 0x9E3779B97F4A7C15ull) >> (64 - seen_bits) & mask;
+    for (; seen[h] != kEmpty; h = (h + 1) & mask)
+      if (seen[h] == v) return false;
+    seen[h] = v;
+    return true;
+  }
+
+  void tree(size_t tree_index) {
+    t = tree_index;
+    rng = Rng(p.seed, tree_index);
+    // psi distinct rows by Floyd's algorithm. The set depends only on (seed, tree); the order of
+    // idx does not matter, since a tree depends only on which rows reach each node.
+    const size_t n = rows, psi = static_cast<size_t>(p.sample_size);
+    std::fill(seen.begin(), seen.end(), kEmpty);
+    for (size_t j = n - psi, k = 0; j < n; ++j, ++k) {
+      const uint32_t r = static_cast<uint32_t>(rng.below(j + 1));
+      if (insert(r)) {
+        idx[k] = r;
+      } else {
+        insert(static_cast<uint32_t>(j));
+        idx[k] = static_cast<uint32_t>(j);
+      }
+    }
+    std::iota(fperm.begin(), fperm.end(), 0u);
+    node(0, 0, 0, psi);
+  }
+
+  // External node at level k, position j: pad the subtree below with always-left splits and give
+  // every leaf under it the value (only the leftmost is reachable).
+  void external(int k, size_t j, size_t size) {
+    const float v = static_cast<float>(k + iforest_c(static_cast<double>(size)));
+    int32_t* cnt = out.count + t * ((size_t{2} << p.depth) - 1);
+    for (int m = k; m <= p.depth; ++m) {
+      size_t first = (size_t{1} << m) - 1 + (j << (m - k));
+      std::fill_n(cnt + first, size_t{1} << (m - k), 0);
+    }
+    cnt[(size_t{1} << k) - 1 + j] = static_cast<int32_t>(size);
+    for (int m = k; m < p.depth; ++m) {
+      size_t first = (size_t{1} << m) - 1 + (j << (m - k)), count = size_t{1} << (m - k);
+      for (size_t g = first; g < first + count; ++g) {
+        size_t at = t * internal + g;
+        if (out.feature) {
+          out.feature[at] = 0;
+          out.threshold[at] = kInf;
+        } else {
+          for (size_t c = 0; c < cols; ++c) out.normal[(t * cols + c) * internal + g] = 0.0f;
+          out.offset[at] = kInf;
+        }
+      }
+    }
+    std::fill_n(out.leaf + t * leaves + (j << (p.depth - k)), size_t{1} << (p.depth - k), v);
+  }
+
+  void node(int k, size_t j, size_t b, size_t e) {
+    if (k == p.depth || e - b <= 1) return external(k, j, e - b);
+    const size_t g = t * internal + (size_t{1} << k) - 1 + j;
+    out.count[t * ((size_t{2} << p.depth) - 1) + (size_t{1} << k) - 1 + j] = static_cast<int32_t>(e - b);
+    size_t mid;
+    if (out.feature) {
+      // A feature drawn uniformly among those not constant in this node (as sklearn's ExtraTree
+      // with max_features=1), then a threshold uniform in [min, max).
+      float mn = 0, mx = 0;
+      uint32_t f = 0;
+      bool found = false;
+      for (size_t r = cols; r > 0 && !found; --r) {
+        size_t q = rng.below(r);
+        f = fperm[q];
+        std::swap(fperm[q], fperm[r - 1]);
+        mn = mx = x[idx[b] * cols + f];
+        for (size_t i = b + 1; i < e; ++i) {
+          float v = x[idx[i] * cols + f];
+          mn = std::min(mn, v);
+          mx = std::max(mx, v);
+        }
+        found = mn < mx;
+      }
+      if (!found) return external(k, j, e - b);
+      float thr = static_cast<float>(mn + rng.uniform() * (static_cast<double>(mx) - mn));
+      if (!(thr < mx)) thr = std::nextafter(mx, -kInf);
+      if (thr < mn) thr = mn;
+      out.feature[g] = static_cast<int32_t>(f);
+      out.threshold[g] = thr;
+      mid = std::partition(idx.begin() + b, idx.begin() + e, [&](uint32_t r) { return x[r * cols + f] <= thr; }) - idx.begin();
+    } else {
+      // Hyperplane through a point uniform in the node's bounding box, with a Gaussian normal of
+      // which n_features - 1 - extension_level random components are zero (Hariri et al.).
+      bool varied = false;
+      for (size_t c = 0; c < cols; ++c) {
+        float mn = x[idx[b] * cols + c], mx = mn;
+        for (size_t i = b + 1; i < e; ++i) {
+          float v = x[idx[i] * cols + c];
+          mn = std::min(mn, v);
+          mx = std::max(mx, v);
+        }
+        lo[c] = mn;
+        hi[c] = mx;
+        varied |= mn < mx;
+      }
+      if (!varied) return external(k, j, e - b);
+      float* nv = normal.data();
+      for (size_t c = 0; c < cols; ++c) nv[c] = static_cast<float>(rng.gaussian());
+      size_t zeros = cols - 1 - static_cast<size_t>(p.extension_level);
+      for (size_t z = 0; z < zeros; ++z) {  // partial shuffle picks which components vanish
+        size_t q = z + rng.below(cols - z);
+        std::swap(fperm[z], fperm[q]);
+        nv[fperm[z]] = 0.0f;
+      }
+      double off = 0;
+      for (size_t c = 0; c < cols; ++c) off += static_cast<double>(nv[c]) * (lo[c] + rng.uniform() * (static_cast<double>(hi[c]) - lo[c]));
+      const float offf = static_cast<float>(off);
+      out.offset[g] = offf;
+      for (size_t c = 0; c < cols; ++c) out.normal[(t * cols + c) * internal + (g - t * internal)] = nv[c];
+      // Either side may end up empty: an empty child is an external node of size 0.
+      mid = std::partition(idx.begin() + b, idx.begin() + e, [&](uint32_t r) { return !(dot(x + size_t{r} * cols, nv, cols) > offf); }) - idx.begin();
+    }
+    node(k + 1, 2 * j, b, mid);
+    node(k + 1, 2 * j + 1, mid, e);
+  }
+};
+
+// ---------------------------------------------------------------- scoring: scalar
+
+// Four trees at a time: independent dependency chains overlap, and the leaves are still added in
+// tree order so the sum is bit-identical to the one-tree-at-a-time loop the SIMD kernels do per lane.
+inline float path_sum_axis(const ForestView& f, const float* xr) {
+  const size_t I = f.internal(), L = f.leaves();
+  const uint32_t fmax = static_cast<uint32_t>(f.n_features - 1);
+  float acc = 0;
+  int t = 0;
+  for (; t + 4 <= f.trees; t += 4) {
+    const int32_t* ft = f.feature + t * I;
+    const float* th = f.threshold + t * I;
+    size_t g0 = 0, g1 = 0, g2 = 0, g3 = 0;
+    for (int k = 0; k < f.depth; ++k) {
+      g0 = 2 * g0 + 1 + (xr[std::min(static_cast<uint32_t>(ft[g0]), fmax)] > th[g0]);
+      g1 = 2 * g1 + 1 + (xr[std::min(static_cast<uint32_t>(ft[I + g1]), fmax)] > th[I + g1]);
+      g2 = 2 * g2 + 1 + (xr[std::min(static_cast<uint32_t>(ft[2 * I + g2]), fmax)] > th[2 * I + g2]);
+      g3 = 2 * g3 + 1 + (xr[std::min(static_cast<uint32_t>(ft[3 * I + g3]), fmax)] > th[3 * I + g3]);
+    }
+    const float* lf = f.leaf + t * L - I;
+    acc += lf[g0];
+    acc += lf[L + g1];
+    acc += lf[2 * L + g2];
+    acc += lf[3 * L + g3];
+  }
+  for (; t < f.trees; ++t) {
+    const int32_t* ft = f.feature + t * I;
+    const float* th = f.threshold + t * I;
+    size_t g = 0;
+    for (int k = 0; k < f.depth; ++k) g = 2 * g + 1 + (xr[std::min(static_cast<uint32_t>(ft[g]), fmax)] > th[g]);
+    acc += f.leaf[t * L + (g - I)];
+  }
+  return acc;
+}
+
+// Same four-trees-at-a-time scheme; each dot product is still the one `dot` computes. Normals are
+// stored feature-major per tree (component c of node g at (t * n_features + c) * internal + g).
+inline float path_sum_hyper(const ForestView& f, const float* xr) {
+  const size_t I = f.internal(), L = f.leaves(), nf = f.n_features;
+  const float* of = f.offset;
+  float acc = 0;
+  int t = 0;
+  for (; t + 4 <= f.trees; t += 4) {
+    const size_t a0 = t * I, a1 = a0 + I, a2 = a1 + I, a3 = a2 + I;
+    const float* n0 = f.normal + a0 * nf;
+    const float* n1 = f.normal + a1 * nf;
+    const float* n2 = f.normal + a2 * nf;
+    const float* n3 = f.normal + a3 * nf;
+    size_t g0 = 0, g1 = 0, g2 = 0, g3 = 0;
+    for (int k = 0; k < f.depth; ++k) {
+      double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (size_t c = 0; c < nf; ++c) {
+        const double v = xr[c];
+        s0 += v * n0[c * I + g0];
+        s1 += v * n1[c * I + g1];
+        s2 += v * n2[c * I + g2];
+        s3 += v * n3[c * I + g3];
+      }
+      g0 = 2 * g0 + 1 + (s0 > of[a0 + g0]);
+      g1 = 2 * g1 + 1 + (s1 > of[a1 + g1]);
+      g2 = 2 * g2 + 1 + (s2 > of[a2 + g2]);
+      g3 = 2 * g3 + 1 + (s3 > of[a3 + g3]);
+    }
+    const float* lf = f.leaf + t * L - I;
+    acc += lf[g0];
+    acc += lf[L + g1];
+    acc += lf[2 * L + g2];
+    acc += lf[3 * L + g3];
+  }
+  for (; t < f.trees; ++t) {
+    const float* nt = f.normal + t * I * nf;
+    size_t g = 0;
+    for (int k = 0; k < f.depth; ++k) g = 2 * g + 1 + (dot(xr, nt + g, nf, I) > of[t * I + g]);
+    acc += f.leaf[t * L + (g - I)];
+  }
+  return acc;
+}
+
+void score_rows_scalar(const ForestView& f, const float* x, size_t rows, float* out, double scale) {
+  const size_t nf = f.n_features;
+  if (f.hyperplane())
+    for (size_t i = 0; i < rows; ++i) out[i] = finish(path_sum_hyper(f, x + i * nf), scale);
+  else
+    for (size_t i = 0; i < rows; ++i) out[i] = finish(path_sum_axis(f, x + i * nf), scale);
+}
+
+#if NADIR_X86
+// The SIMD kernels track each lane's position j within the current level (node 2^k - 1 + j).
+// Levels with few nodes are looked up with in-register permutes instead of gathers; NB row vectors
+// go down each tree together so the gathers' latencies overlap.
+
+// ---------------------------------------------------------------- scoring: AVX2, 8 rows per vector
+
+// With TRANSPOSED, x holds NB blocks of 8 rows stored feature-major (x[b*8*nf + f*8 + lane]).
+template <int NB, bool TRANSPOSED>
+NADIR_TARGET_AVX2 void axis_rows_avx2(const ForestView& f, const float* x, float* out, double scale) {
+  const size_t I = f.internal(), L = f.leaves(), nf = f.n_features;
+  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i lane_off = TRANSPOSED ? lanes : _mm256_mullo_epi32(lanes, _mm256_set1_epi32(static_cast<int>(nf)));
+  const __m256i fmax = _mm256_set1_epi32(f.n_features - 1);
+  const uint32_t fmax1 = static_cast<uint32_t>(f.n_features - 1);
+  __m256 acc[NB];
+  for (int b = 0; b < NB; ++b) acc[b] = _mm256_setzero_ps();
+  for (int t = 0; t < f.trees; ++t) {
+    const int* ft = f.feature + t * I;
+    const float* th = f.threshold + t * I;
+    __m256i j[NB];
+    for (int b = 0; b < NB; ++b) j[b] = _mm256_setzero_si256();
+    int k = 0;
+    if (TRANSPOSED) {  // root: one feature for every lane
+      const float* col = x + std::min(static_cast<uint32_t>(ft[0]), fmax1) * 8;
+      const __m256 t0 = _mm256_set1_ps(th[0]);
+      for (int b = 0; b < NB; ++b)
+        j[b] = _mm256_srli_epi32(_mm256_castps_si256(_mm256_cmp_ps(_mm256_load_ps(col + b * 8 * nf), t0, _CMP_GT_OQ)), 31);
+      k = 1;
+      // Levels 1 and 2: two or four candidate columns, picked by blends instead of gathers.
+      if (f.depth > 1) {
+        const float* c1 = x + std::min(static_cast<uint32_t>(ft[1]), fmax1) * 8;
+        const float* c2 = x + std::min(static_cast<uint32_t>(ft[2]), fmax1) * 8;
+        const __m256 t1 = _mm256_set1_ps(th[1]), t2 = _mm256_set1_ps(th[2]);
+        for (int b = 0; b < NB; ++b) {
+          const __m256 odd = _mm256_castsi256_ps(_mm256_slli_epi32(j[b], 31));
+          const __m256 xv = _mm256_blendv_ps(_mm256_load_ps(c1 + b * 8 * nf), _mm256_load_ps(c2 + b * 8 * nf), odd);
+          const __m256i right = _mm256_castps_si256(_mm256_cmp_ps(xv, _mm256_blendv_ps(t1, t2, odd), _CMP_GT_OQ));
+          j[b] = _mm256_sub_epi32(_mm256_add_epi32(j[b], j[b]), right);
+        }
+        k = 2;
+      }
+      if (f.depth > 2) {
+        const float* c[4];
+        for (int q = 0; q < 4; ++q) c[q] = x + std::min(static_cast<uint32_t>(ft[3 + q]), fmax1) * 8;
+        const __m256 T = _mm256_maskload_ps(th + 3, _mm256_setr_epi32(-1, -1, -1, -1, 0, 0, 0, 0));
+        for (int b = 0; b < NB; ++b) {
+          const size_t o = b * 8 * nf;
+          const __m256 b0 = _mm256_castsi256_ps(_mm256_slli_epi32(j[b], 31));
+          const __m256 b1 = _mm256_castsi256_ps(_mm256_slli_epi32(j[b], 30));
+          const __m256 lo = _mm256_blendv_ps(_mm256_load_ps(c[0] + o), _mm256_load_ps(c[1] + o), b0);
+          const __m256 hi = _mm256_blendv_ps(_mm256_load_ps(c[2] + o), _mm256_load_ps(c[3] + o), b0);
+          const __m256 xv = _mm256_blendv_ps(lo, hi, b1);
+          const __m256i right = _mm256_castps_si256(_mm256_cmp_ps(xv, _mm256_permutevar8x32_ps(T, j[b]), _CMP_GT_OQ));
+          j[b] = _mm256_sub_epi32(_mm256_add_epi32(j[b], j[b]), right);
+        }
+        k = 3;
+      }
+    }
+    for (; k < f.depth; ++k) {
+      const int* fk = ft + (1 << k) - 1;
+      const float* tk = th + (1 << k) - 1;
+      __m256i fi[NB];
+      __m256 tv[NB];
+      if (k <= 3) {  // <= 8 nodes: one register (deeper levels: gathers beat permute + blend on Zen 4)
+        const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(1 << k), lanes);
+        const __m256i F = _mm256_maskload_epi32(fk, m);
+        const __m256 T = _mm256_maskload_ps(tk, m);
+        for (int b = 0; b < NB; ++b) {
+          fi[b] = _mm256_permutevar8x32_epi32(F, j[b]);
+          tv[b] = _mm256_permutevar8x32_ps(T, j[b]);
+        }
+      } else {
+        for (int b = 0; b < NB; ++b) {
+          fi[b] = _mm256_i32gather_epi32(fk, j[b], 4);
+          tv[b] = _mm256_i32gather_ps(tk, j[b], 4);
+        }
+      }
+      for (int b = 0; b < NB; ++b) {
+        __m256i fc = _mm256_min_epu32(fi[b], fmax);
+        __m256i xi = _mm256_add_epi32(lane_off, TRANSPOSED ? _mm256_slli_epi32(fc, 3) : fc);
+        __m256 xv = _mm256_i32gather_ps(x + b * 8 * nf, xi, 4);
+        __m256i right = _mm256_castps_si256(_mm256_cmp_ps(xv, tv[b], _CMP_GT_OQ));  // -1 or 0
+        j[b] = _mm256_sub_epi32(_mm256_add_epi32(j[b], j[b]), right);
+      }
+    }
+    const float* lf = f.leaf + t * L;
+    for (int b = 0; b < NB; ++b) acc[b] = _mm256_add_ps(acc[b], _mm256_i32gather_ps(lf, j[b], 4));
+  }
+  alignas(32) float sums[8];
+  for (int b = 0; b < NB; ++b) {
+    _mm256_store_ps(sums, acc[b]);
+    for (int l = 0; l < 8; ++l) out[b * 8 + l] = finish(sums[l], scale);
+  }
+}
+
+// Blocks of 8 rows to feature-major order (see axis_rows_avx2).
+NADIR_TARGET_AVX2 void transpose8_avx2(const float* x, size_t nf, size_t blocks, float* xt) {
+  const __m256i src = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(static_cast<int>(nf)));
+  for (size_t b = 0; b < blocks; ++b)
+    for (size_t c = 0; c < nf; ++c)
+      _mm256_store_ps(xt + b * 8 * nf + c * 8, _mm256_i32gather_ps(x + b * 8 * nf, _mm256_add_epi32(src, _mm256_set1_epi32(static_cast<int>(c))), 4));
+}
+
+NADIR_TARGET_AVX2 void score_axis_avx2(const ForestView& f, const float* x, size_t rows, float* out, double scale) {
+  const size_t nf = f.n_features;
+  size_t i = 0;
+  if (nf <= 64) {
+    alignas(32) float xt[4 * 8 * 64];
+    for (; i + 32 <= rows; i += 32) {
+      transpose8_avx2(x + i * nf, nf, 4, xt);
+      axis_rows_avx2<4, true>(f, xt, out + i, scale);
+    }
+    for (; i + 8 <= rows; i += 8) {
+      transpose8_avx2(x + i * nf, nf, 1, xt);
+      axis_rows_avx2<1, true>(f, xt, out + i, scale);
+    }
+  } else {
+    for (; i + 32 <= rows; i += 32) axis_rows_avx2<4, false>(f, x + i * nf, out + i, scale);
+    for (; i + 8 <= rows; i += 8) axis_rows_avx2<1, false>(f, x + i * nf, out + i, scale);
+  }
+  score_rows_scalar(f, x + i * nf, rows - i, out + i, scale);
+}
+
+// ---------------------------------------------------------------- scoring: AVX-512, 16 rows per vector
+
+// With TRANSPOSED, x holds NB blocks of 16 rows stored feature-major (x[b*16*nf + f*16 + lane]):
+// the gathers then touch a few adjacent cache lines, and the root level is a plain load.
+template <int NB, bool TRANSPOSED>
+NADIR_TARGET_AVX512 void axis_rows_avx512(const ForestView& f, const float* x, float* out, double scale) {
+  const size_t I = f.internal(), L = f.leaves(), nf = f.n_features;
+  const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i lane_off = TRANSPOSED ? lanes : _mm512_mullo_epi32(lanes, _mm512_set1_epi32(static_cast<int>(nf)));
+  const uint32_t fmax1 = static_cast<uint32_t>(f.n_features - 1);
+  const __m512i fmax = _mm512_set1_epi32(f.n_features - 1);
+  const __m512i one = _mm512_set1_epi32(1);
+  __m512 acc[NB];
+  for (int b = 0; b < NB; ++b) acc[b] = _mm512_setzero_ps();
+  for (int t = 0; t < f.trees; ++t) {
+    const int* ft = f.feature + t * I;
+    const float* th = f.threshold + t * I;
+    __m512i j[NB];
+    for (int b = 0; b < NB; ++b) j[b] = _mm512_setzero_si512();
+    int k = 0;
+    if (TRANSPOSED) {  // root: one feature for every lane
+      const float* col = x + std::min(static_cast<uint32_t>(ft[0]), fmax1) * 16;
+      const __m512 t0 = _mm512_set1_ps(th[0]);
+      for (int b = 0; b < NB; ++b) {
+        __mmask16 right = _mm512_cmp_ps_mask(_mm512_load_ps(col + b * 16 * nf), t0, _CMP_GT_OQ);
+        j[b] = _mm512_maskz_mov_epi32(right, one);
+      }
+      k = 1;
+      if (f.depth > 1) {  // level 1: two candidate columns, picked by a blend instead of a gather
+        const float* c1 = x + std::min(static_cast<uint32_t>(ft[1]), fmax1) * 16;
+        const float* c2 = x + std::min(static_cast<uint32_t>(ft[2]), fmax1) * 16;
+        const __m512 t1 = _mm512_set1_ps(th[1]), t2 = _mm512_set1_ps(th[2]);
+        for (int b = 0; b < NB; ++b) {
+          const __mmask16 odd = _mm512_test_epi32_mask(j[b], one);
+          const __m512 xv = _mm512_mask_blend_ps(odd, _mm512_load_ps(c1 + b * 16 * nf), _mm512_load_ps(c2 + b * 16 * nf));
+          const __mmask16 right = _mm512_cmp_ps_mask(xv, _mm512_mask_blend_ps(odd, t1, t2), _CMP_GT_OQ);
+          j[b] = _mm512_mask_add_epi32(_mm512_add_epi32(j[b], j[b]), right, _mm512_add_epi32(j[b], j[b]), one);
+        }
+        k = 2;
+      }
+      if (f.depth > 2) {  // level 2: four candidate columns
+        const float* c[4];
+        for (int q = 0; q < 4; ++q) c[q] = x + std::min(static_cast<uint32_t>(ft[3 + q]), fmax1) * 16;
+        const __m512 T = _mm512_maskz_loadu_ps(0xF, th + 3);
+        const __m512i two = _mm512_set1_epi32(2);
+        for (int b = 0; b < NB; ++b) {
+          const size_t o = b * 16 * nf;
+          const __mmask16 b0 = _mm512_test_epi32_mask(j[b], one), b1 = _mm512_test_epi32_mask(j[b], two);
+          const __m512 lo = _mm512_mask_blend_ps(b0, _mm512_load_ps(c[0] + o), _mm512_load_ps(c[1] + o));
+          const __m512 hi = _mm512_mask_blend_ps(b0, _mm512_load_ps(c[2] + o), _mm512_load_ps(c[3] + o));
+          const __m512 xv = _mm512_mask_blend_ps(b1, lo, hi);
+          const __mmask16 right = _mm512_cmp_ps_mask(xv, _mm512_permutexvar_ps(j[b], T), _CMP_GT_OQ);
+          j[b] = _mm512_mask_add_epi32(_mm512_add_epi32(j[b], j[b]), right, _mm512_add_epi32(j[b], j[b]), one);
+        }
+        k = 3;
+      }
+      if (f.depth > 3) {  // level 3: eight candidate columns
+        const float* c[8];
+        for (int q = 0; q < 8; ++q) c[q] = x + std::min(static_cast<uint32_t>(ft[7 + q]), fmax1) * 16;
+        const __m512 T = _mm512_maskz_loadu_ps(0xFF, th + 7);
+        const __m512i two = _mm512_set1_epi32(2), four = _mm512_set1_epi32(4);
+        for (int b = 0; b < NB; ++b) {
+          const size_t o = b * 16 * nf;
+          const __mmask16 b0 = _mm512_test_epi32_mask(j[b], one), b1 = _mm512_test_epi32_mask(j[b], two), b2 = _mm512_test_epi32_mask(j[b], four);
+          const __m512 q0 = _mm512_mask_blend_ps(b0, _mm512_load_ps(c[0] + o), _mm512_load_ps(c[1] + o));
+          const __m512 q1 = _mm512_mask_blend_ps(b0, _mm512_load_ps(c[2] + o), _mm512_load_ps(c[3] + o));
+          const __m512 q2 = _mm512_mask_blend_ps(b0, _mm512_load_ps(c[4] + o), _mm512_load_ps(c[5] + o));
+          const __m512 q3 = _mm512_mask_blend_ps(b0, _mm512_load_ps(c[6] + o), _mm512_load_ps(c[7] + o));
+          const __m512 xv = _mm512_mask_blend_ps(b2, _mm512_mask_blend_ps(b1, q0, q1), _mm512_mask_blend_ps(b1, q2, q3));
+          const __mmask16 right = _mm512_cmp_ps_mask(xv, _mm512_permutexvar_ps(j[b], T), _CMP_GT_OQ);
+          j[b] = _mm512_mask_add_epi32(_mm512_add_epi32(j[b], j[b]), right, _mm512_add_epi32(j[b], j[b]), one);
+        }
+        k = 4;
+      }
+    }
+    for (; k < f.depth; ++k) {
+      const int* fk = ft + (1 << k) - 1;
+      const float* tk = th + (1 << k) - 1;
+      __m512i fi[NB];
+      __m512 tv[NB];
+      if (k <= 4) {  // <= 16 nodes: one register
+        const __mmask16 m = static_cast<__mmask16>(k == 4 ? 0xFFFFu : (1u << (1 << k)) - 1u);
+        const __m512i F = _mm512_maskz_loadu_epi32(m, fk);
+        const __m512 T = _mm512_maskz_loadu_ps(m, tk);
+        for (int b = 0; b < NB; ++b) {
+          fi[b] = _mm512_permutexvar_epi32(j[b], F);
+          tv[b] = _mm512_permutexvar_ps(j[b], T);
+        }
+      } else if (k == 5) {  // 32 nodes: two registers
+        const __m512i F0 = _mm512_loadu_si512(fk), F1 = _mm512_loadu_si512(fk + 16);
+        const __m512 T0 = _mm512_loadu_ps(tk), T1 = _mm512_loadu_ps(tk + 16);
+        for (int b = 0; b < NB; ++b) {
+          fi[b] = _mm512_permutex2var_epi32(F0, j[b], F1);
+          tv[b] = _mm512_permutex2var_ps(T0, j[b], T1);
+        }
+      } else if (k == 6) {  // 64 nodes: two pairs of registers, picked by bit 5 of j
+        const __m512i F0 = _mm512_loadu_si512(fk), F1 = _mm512_loadu_si512(fk + 16);
+        const __m512i F2 = _mm512_loadu_si512(fk + 32), F3 = _mm512_loadu_si512(fk + 48);
+        const __m512 T0 = _mm512_loadu_ps(tk), T1 = _mm512_loadu_ps(tk + 16);
+        const __m512 T2 = _mm512_loadu_ps(tk + 32), T3 = _mm512_loadu_ps(tk + 48);
+        for (int b = 0; b < NB; ++b) {
+          const __mmask16 upper = _mm512_test_epi32_mask(j[b], _mm512_set1_epi32(32));
+          fi[b] = _mm512_mask_blend_epi32(upper, _mm512_permutex2var_epi32(F0, j[b], F1), _mm512_permutex2var_epi32(F2, j[b], F3));
+          tv[b] = _mm512_mask_blend_ps(upper, _mm512_permutex2var_ps(T0, j[b], T1), _mm512_permutex2var_ps(T2, j[b], T3));
+        }
+      } else if (k == 7) {  // 128 nodes: four pairs of registers, picked by bits 5-6 of j
+        __m512i F[8];
+        __m512 T[8];
+        for (int r = 0; r < 8; ++r) {
+          F[r] = _mm512_loadu_si512(fk + 16 * r);
+          T[r] = _mm512_loadu_ps(tk + 16 * r);
+        }
+        for (int b = 0; b < NB; ++b) {
+          const __mmask16 b5 = _mm512_test_epi32_mask(j[b], _mm512_set1_epi32(32));
+          const __mmask16 b6 = _mm512_test_epi32_mask(j[b], _mm512_set1_epi32(64));
+          __m512i flo = _mm512_mask_blend_epi32(b5, _mm512_permutex2var_epi32(F[0], j[b], F[1]), _mm512_permutex2var_epi32(F[2], j[b], F[3]));
+          __m512i fhi = _mm512_mask_blend_epi32(b5, _mm512_permutex2var_epi32(F[4], j[b], F[5]), _mm512_permutex2var_epi32(F[6], j[b], F[7]));
+          fi[b] = _mm512_mask_blend_epi32(b6, flo, fhi);
+          __m512 tlo = _mm512_mask_blend_ps(b5, _mm512_permutex2var_ps(T[0], j[b], T[1]), _mm512_permutex2var_ps(T[2], j[b], T[3]));
+          __m512 thi = _mm512_mask_blend_ps(b5, _mm512_permutex2var_ps(T[4], j[b], T[5]), _mm512_permutex2var_ps(T[6], j[b], T[7]));
+          tv[b] = _mm512_mask_blend_ps(b6, tlo, thi);
+        }
+      } else {
+        for (int b = 0; b < NB; ++b) {
+          fi[b] = _mm512_i32gather_epi32(j[b], fk, 4);
+          tv[b] = _mm512_i32gather_ps(j[b], tk, 4);
+        }
+      }
+      for (int b = 0; b < NB; ++b) {
+        __m512i fc = _mm512_min_epu32(fi[b], fmax);
+        __m512i xi = _mm512_add_epi32(lane_off, TRANSPOSED ? _mm512_slli_epi32(fc, 4) : fc);
+        __m512 xv = _mm512_i32gather_ps(xi, x + b * 16 * nf, 4);
+        __mmask16 right = _mm512_cmp_ps_mask(xv, tv[b], _CMP_GT_OQ);
+        j[b] = _mm512_mask_add_epi32(_mm512_add_epi32(j[b], j[b]), right, _mm512_add_epi32(j[b], j[b]), one);
+      }
+    }
+    const float* lf = f.leaf + t * L;
+    for (int b = 0; b < NB; ++b) acc[b] = _mm512_add_ps(acc[b], _mm512_i32gather_ps(j[b], lf, 4));
+  }
+  alignas(64) float sums[16];
+  for (int b = 0; b < NB; ++b) {
+    _mm512_store_ps(sums, acc[b]);
+    for (int l = 0; l < 16; ++l) out[b * 16 + l] = finish(sums[l], scale);
+  }
+}
+
+// One row (the scoreSync latency path and batch tails): 16 trees per vector, two vectors in flight.
+// The 16 leaf values are then added one by one in tree order, so the sum is bit-identical to the
+// scalar reference.
+NADIR_TARGET_AVX512 float path_sum_axis_avx512(const ForestView& f, const float* xr) {
+  const size_t I = f.internal(), L = f.leaves();
+  const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i node0 = _mm512_mullo_epi32(lanes, _mm512_set1_epi32(static_cast<int>(I)));
+  const __m512i leaf0 = _mm512_sub_epi32(_mm512_mullo_epi32(lanes, _mm512_set1_epi32(static_cast<int>(L))), _mm512_set1_epi32(static_cast<int>(I)));
+  const __m512i fmax = _mm512_set1_epi32(f.n_features - 1);
+  const __m512i one = _mm512_set1_epi32(1);
+  alignas(64) float v[32];
+  float acc = 0;
+  int t = 0;
+  for (; t + 32 <= f.trees; t += 32) {
+    const int* fa = f.feature + t * I;
+    const int* fb = fa + 16 * I;
+    const float* ta = f.threshold + t * I;
+    const float* tb = ta + 16 * I;
+    __m512i ga = _mm512_setzero_si512(), gb = ga;
+    for (int k = 0; k < f.depth; ++k) {
+      const __m512i ia = _mm512_add_epi32(node0, ga), ib = _mm512_add_epi32(node0, gb);
+      const __m512i xa = _mm512_min_epu32(_mm512_i32gather_epi32(ia, fa, 4), fmax);
+      const __m512i xb = _mm512_min_epu32(_mm512_i32gather_epi32(ib, fb, 4), fmax);
+      const __mmask16 ra = _mm512_cmp_ps_mask(_mm512_i32gather_ps(xa, xr, 4), _mm512_i32gather_ps(ia, ta, 4), _CMP_GT_OQ);
+      const __mmask16 rb = _mm512_cmp_ps_mask(_mm512_i32gather_ps(xb, xr, 4), _mm512_i32gather_ps(ib, tb, 4), _CMP_GT_OQ);
+      ga = _mm512_add_epi32(_mm512_add_epi32(ga, ga), one);
+      gb = _mm512_add_epi32(_mm512_add_epi32(gb, gb), one);
+      ga = _mm512_mask_add_epi32(ga, ra, ga, one);
+      gb = _mm512_mask_add_epi32(gb, rb, gb, one);
+    }
+    const float* lf = f.leaf + t * L;
+    _mm512_store_ps(v, _mm512_i32gather_ps(_mm512_add_epi32(leaf0, ga), lf, 4));
+    _mm512_store_ps(v + 16, _mm512_i32gather_ps(_mm512_add_epi32(leaf0, gb), lf + 16 * L, 4));
+    for (int l = 0; l < 32; ++l) acc += v[l];
+  }
+  for (; t + 16 <= f.trees; t += 16) {
+    const int* fa = f.feature + t * I;
+    const float* ta = f.threshold + t * I;
+    __m512i ga = _mm512_setzero_si512();
+    for (int k = 0; k < f.depth; ++k) {
+      const __m512i ia = _mm512_add_epi32(node0, ga);
+      const __m512i xa = _mm512_min_epu32(_mm512_i32gather_epi32(ia, fa, 4), fmax);
+      const __mmask16 ra = _mm512_cmp_ps_mask(_mm512_i32gather_ps(xa, xr, 4), _mm512_i32gather_ps(ia, ta, 4), _CMP_GT_OQ);
+      ga = _mm512_add_epi32(_mm512_add_epi32(ga, ga), one);
+      ga = _mm512_mask_add_epi32(ga, ra, ga, one);
+    }
+    _mm512_store_ps(v, _mm512_i32gather_ps(_mm512_add_epi32(leaf0, ga), f.leaf + t * L, 4));
+    for (int l = 0; l < 16; ++l) acc += v[l];
+  }
+  const uint32_t fmax1 = static_cast<uint32_t>(f.n_features - 1);
+  for (; t < f.trees; ++t) {
+    const int32_t* ft = f.feature + t * I;
+    const float* th = f.threshold + t * I;
+    size_t g = 0;
+    for (int k = 0; k < f.depth; ++k) g = 2 * g + 1 + (xr[std::min(static_cast<uint32_t>(ft[g]), fmax1)] > th[g]);
+    acc += f.leaf[t * L + (g - I)];
+  }
+  return acc;
+}
+
+// Blocks of 16 rows to feature-major order (see axis_rows_avx512).
+NADIR_TARGET_AVX512 void transpose16_avx512(const float* x, size_t nf, size_t blocks, float* xt) {
+  const __m512i src = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(static_cast<int>(nf)));
+  for (size_t b = 0; b < blocks; ++b)
+    for (size_t c = 0; c < nf; ++c)
+      _mm512_store_ps(xt + b * 16 * nf + c * 16, _mm512_i32gather_ps(_mm512_add_epi32(src, _mm512_set1_epi32(static_cast<int>(c))), x + b * 16 * nf, 4));
+}
+
+NADIR_TARGET_AVX512 void score_axis_avx512(const ForestView& f, const float* x, size_t rows, float* out, double scale) {
+  const size_t nf = f.n_features;
+  size_t i = 0;
+  if (nf <= 64) {
+    alignas(64) float xt[8 * 16 * 64];
+    auto transpose = [&](const float* xb, size_t blocks) { transpose16_avx512(xb, nf, blocks, xt); };
+    for (; i + 128 <= rows; i += 128) {
+      transpose(x + i * nf, 8);
+      axis_rows_avx512<8, true>(f, xt, out + i, scale);
+    }
+    for (; i + 16 <= rows; i += 16) {
+      transpose(x + i * nf, 1);
+      axis_rows_avx512<1, true>(f, xt, out + i, scale);
+    }
+  } else {
+    for (; i + 64 <= rows; i += 64) axis_rows_avx512<4, false>(f, x + i * nf, out + i, scale);
+    for (; i + 16 <= rows; i += 16) axis_rows_avx512<1, false>(f, x + i * nf, out + i, scale);
+  }
+  for (; i < rows; ++i) out[i] = finish(path_sum_axis_avx512(f, x + i * nf), scale);
+}
+// ---------------------------------------------------------------- hyperplane scoring: AVX-512
+
+// 16 rows per pair of double vectors, NB pairs per pass, rows feature-major as in axis_rows_avx512.
+// Each lane accumulates its dot product in double in feature order, exactly as `dot` does (float
+// products are exact in double), so scores equal the scalar path's bit for bit. Lanes track their
+// position j within the level; levels of up to 32 nodes read normal components and offsets from
+// registers (normals are stored feature-major, so a level's c-th components are contiguous).
+template <int NB>
+NADIR_TARGET_AVX512 void hyper_rows_avx512(const ForestView& f, const float* xt, float* out, double scale) {
+  const size_t I = f.internal(), L = f.leaves(), nf = f.n_features;
+  const __m512i one = _mm512_set1_epi32(1);
+  __m512 acc[NB];
+  for (int b = 0; b < NB; ++b) acc[b] = _mm512_setzero_ps();
+  for (int t = 0; t < f.trees; ++t) {
+    const float* nt = f.normal + t * I * nf;
+    const float* ot = f.offset + t * I;
+    __m512i j[NB];
+    for (int b = 0; b < NB; ++b) j[b] = _mm512_setzero_si512();
+    for (int k = 0; k < f.depth; ++k) {
+      const size_t first = (size_t{1} << k) - 1;
+      // Component c (or the offset, from `base`) of each lane's node at this level.
+      auto pick = [&](const float* base, const __m512i& jj) NADIR_TARGET_AVX512 {
+        if (k <= 4) {
+          const __mmask16 m = static_cast<__mmask16>(k == 4 ? 0xFFFFu : (1u << (1 << k)) - 1u);
+          return _mm512_permutexvar_ps(jj, _mm512_maskz_loadu_ps(m, base));
+        }
+        if (k == 5) return _mm512_permutex2var_ps(_mm512_loadu_ps(base), jj, _mm512_loadu_ps(base + 16));
+        return _mm512_i32gather_ps(jj, base, 4);
+      };
+      __m512d lo[NB], hi[NB];
+      for (int b = 0; b < NB; ++b) lo[b] = hi[b] = _mm512_setzero_pd();
+      for (size_t c = 0; c < nf; ++c) {
+        const float* base = nt + c * I + first;
+        for (int b = 0; b < NB; ++b) {
+          const __m512 n = pick(base, j[b]);
+          const __m512 xv = _mm512_load_ps(xt + b * 16 * nf + c * 16);
+          lo[b] = _mm512_add_pd(lo[b], _mm512_mul_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(xv)), _mm512_cvtps_pd(_mm512_castps512_ps256(n))));
+          hi[b] = _mm512_add_pd(hi[b], _mm512_mul_pd(_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(xv), 1))),
+                                                     _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(n), 1)))));
+        }
+      }
+      for (int b = 0; b < NB; ++b) {
+        const __m512 o = pick(ot + first, j[b]);
+        const __mmask8 rl = _mm512_cmp_pd_mask(lo[b], _mm512_cvtps_pd(_mm512_castps512_ps256(o)), _CMP_GT_OQ);
+        const __mmask8 rh = _mm512_cmp_pd_mask(hi[b], _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(o), 1))), _CMP_GT_OQ);
+        const __mmask16 right = static_cast<__mmask16>(rl | (static_cast<unsigned>(rh) << 8));
+        j[b] = _mm512_mask_add_epi32(_mm512_add_epi32(j[b], j[b]), right, _mm512_add_epi32(j[b], j[b]), one);
+      }
+    }
+    const float* lf = f.leaf + t * L;
+    for (int b = 0; b < NB; ++b) acc[b] = _mm512_add_ps(acc[b], _mm512_i32gather_ps(j[b], lf, 4));
+  }
+  alignas(64) float sums[16];
+  for (int b = 0; b < NB; ++b) {
+    _mm512_store_ps(sums, acc[b]);
+    for (int l = 0; l < 16; ++l) out[b * 16 + l] = finish(sums[l], scale);
+  }
+}
+
+NADIR_TARGET_AVX512 void score_hyper_avx512(const ForestView& f, const float* x, size_t rows, float* out, double scale) {
+  const size_t nf = f.n_features;
+  alignas(64) float xt[4 * 16 * 64];
+  size_t i = 0;
+  for (; i + 64 <= rows; i += 64) {
+    transpose16_avx512(x + i * nf, nf, 4, xt);
+    hyper_rows_avx512<4>(f, xt, out + i, scale);
+  }
+  for (; i + 16 <= rows; i += 16) {
+    transpose16_avx512(x + i * nf, nf, 1, xt);
+    hyper_rows_avx512<1>(f, xt, out + i, scale);
+  }
+  score_rows_scalar(f, x + i * nf, rows - i, out + i, scale);
+}
+#endif  // NADIR_X86
+
+void score_rows(const ForestView& f, const float* x, size_t rows, float* out, double scale) {
+#if NADIR_X86
+  // The gathers index rows with 32-bit lane offsets (lane * n_features).
+  if (!f.hyperplane() && f.n_features <= (1 << 26)) {
+    switch (active_isa()) {
+      case Isa::Avx512: return score_axis_avx512(f, x, rows, out, scale);
+      case Isa::Avx2: return score_axis_avx2(f, x, rows, out, scale);
+      default: break;
+    }
+  }
+  if (f.hyperplane() && f.n_features <= 64 && active_isa() == Isa::Avx512) return score_hyper_avx512(f, x, rows, out, scale);
+#endif
+  score_rows_scalar(f, x, rows, out, scale);
+}
+
+// Threads only pay off when each gets a few thousand rows.
+int score_threads(size_t rows, int threads) {
+  size_t cap = std::max<size_t>(1, rows / 2048);
+  return static_cast<int>(std::min<size_t>(cap, static_cast<size_t>(resolve_threads(threads))));
+}
+
+}  // namespace
+
+double iforest_c(double n) {
+  if (n <= 1) return 0;
+  if (n <= 2) return 1;
+  return 2.0 * (std::log(n - 1.0) + 0.5772156649) - 2.0 * (n - 1.0) / n;
+}
+
+void forest_fit(const float* x, size_t rows, size_t cols, const ForestParams& p, const ForestOut& out) {
+  const int threads = std::min(resolve_threads(p.threads), p.trees);
+  parallel_for(static_cast<size_t>(p.trees), threads, [&](size_t b, size_t e, int) {
+    Builder bld(x, rows, cols, p, out);
+    for (size_t t = b; t < e; ++t) bld.tree(t);
+  });
+}
+
+void forest_score_scalar(const ForestView& f, const float* x, size_t rows, float* out) {
+  score_rows_scalar(f, x, rows, out, score_scale(f));
+}
+
+void forest_score(const ForestView& f, const float* x, size_t rows, float* out, int threads) {
+  const double scale = score_scale(f);
+  const size_t nf = f.n_features;
+  parallel_for(rows, score_threads(rows, threads), [&](size_t b, size_t e, int) {
+    score_rows(f, x + b * nf, e - b, out + b, scale);
+  });
+}
+
+// Attribution. A split that sends the row from a node holding n training rows into a child holding
+// m of them isolates it by log2((n + 1) / (m + 1)) bits; that credit goes to the split's feature
+// (a hyperplane split spreads it over the features in proportion to |normal component|). Splits
+// that cut the row off from most of the data -- the ones that isolate it quickly -- count most, as
+// in DIFFI's imbalance weighting. Along a path the credits add up to log2((psi + 1) / (m_leaf + 1)),
+// so each tree's attribution decomposes how far it isolated the row; the result is the mean over
+// trees. Padding splits below external nodes carry no credit.
+void forest_explain(const ForestView& f, const float* x, size_t rows, float* out, int threads) {
+  const size_t I = f.internal(), N = f.nodes(), nf = f.n_features;
+  const uint32_t fmax = static_cast<uint32_t>(f.n_features - 1);
+  const float inv_trees = 1.0f / static_cast<float>(f.trees);
+  parallel_for(rows, score_threads(rows * 8, threads), [&](size_t b, size_t e, int) {
+    for (size_t i = b; i < e; ++i) {
+      const float* xr = x + i * nf;
+      float* o = out + i * nf;
+      std::fill_n(o, nf, 0.0f);
+      for (int t = 0; t < f.trees; ++t) {
+        const int32_t* cnt = f.count + t * N;
+        size_t g = 0;
+        for (int k = 0; k < f.depth; ++k) {
+          const size_t at = t * I + g;
+          const bool hyper = f.hyperplane();
+          const bool real = hyper ? f.offset[at] != kInf : f.threshold[at] != kInf;
+          const float* nv = hyper ? f.normal + t * I * nf + g : nullptr;  // component c at nv[c * I]
+          const bool right = hyper ? dot(xr, nv, nf, I) > f.offset[at]
+                                   : xr[std::min(static_cast<uint32_t>(f.feature[at]), fmax)] > f.threshold[at];
+          const size_t child = 2 * g + 1 + right;
+          if (!real) break;  // padding: the row has reached its external node
+          const float w = inv_trees * std::log2((std::max(cnt[g], 0) + 1.0f) / (std::max(cnt[child], 0) + 1.0f));
+          if (hyper) {
+            float norm = 0;
+            for (size_t c = 0; c < nf; ++c) norm += std::fabs(nv[c * I]);
+            if (norm > 0)
+              for (size_t c = 0; c < nf; ++c) o[c] += w * std::fabs(nv[c * I]) / norm;
+          } else {
+            o[std::min(static_cast<uint32_t>(f.feature[at]), fmax)] += w;
+          }
+          g = child;
+        }
+      }
+    }
+  });
+}
+
+const char* forest_check(const ForestView& f) {
+  if (f.trees < 1 || f.depth < 1 || f.depth > kForestMaxDepth || f.n_features < 1 || f.sample_size < 2)
+    return "forest shape is out of range";
+  const size_t I = f.internal(), L = f.leaves();
+  if (!f.hyperplane()) {
+    for (size_t k = 0; k < f.trees * I; ++k)
+      if (f.feature[k] < 0 || f.feature[k] >= f.n_features) return "a split refers to a feature index out of range";
+    for (size_t k = 0; k < f.trees * I; ++k)
+      if (std::isnan(f.threshold[k])) return "a split threshold is NaN";
+  } else {
+    for (size_t k = 0; k < f.trees * I * f.n_features; ++k)
+      if (!std::isfinite(f.normal[k])) return "a split normal is not finite";
+    for (size_t k = 0; k < f.trees * I; ++k)
+      if (std::isnan(f.offset[k])) return "a split offset is NaN";
+  }
+  for (size_t k = 0; k < f.trees * L; ++k)
+    if (!std::isfinite(f.leaf[k]) || f.leaf[k] < 0) return "a leaf path length is not a finite non-negative number";
+  if (f.count)
+    for (size_t k = 0; k < f.trees * f.nodes(); ++k)
+      if (f.count[k] < 0 || f.count[k] > f.sample_size) return "a node count is out of range";
+  return nullptr;
+}
+
+}  // namespace nadir

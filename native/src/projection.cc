@@ -1,0 +1,471 @@
+#include "nadir/projection.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "nadir/cpu.h"
+#include "nadir/kernels.h"
+#include "nadir/parallel.h"
+#if NADIR_X86
+#include <immintrin.h>
+#endif
+
+namespace nadir {
+
+// ---------------------------------------------------------------- scalar reference
+
+void project_rows_scalar(const float* x, size_t rows, size_t d, const float* center,
+                         const float* w, size_t k, bool lower, ProjReduce mode,
+                         const float* weight, const float* scale, float* out) {
+  std::vector<float> z(d);
+  for (size_t i = 0; i < rows; ++i) {
+    const float* xi = x + i * d;
+    float nz = 0;
+    for (size_t j = 0; j < d; ++j) {
+      z[j] = xi[j] - center[j];
+      if (mode == ProjReduce::Distance) {
+        float t = z[j] * scale[j];
+        nz += t * t;
+      }
+    }
+    float acc = 0;
+    for (size_t r = 0; r < k; ++r) {
+      const float* wr = w + r * d;
+      size_t jend = lower ? std::min(d, r + 1) : d;
+      float p = 0;
+      for (size_t j = 0; j < jend; ++j) p += wr[j] * z[j];
+      if (mode == ProjReduce::SumSquares) acc += p * p;
+      else if (mode == ProjReduce::Distance) acc += weight[r] * std::sqrt(std::max(0.0f, nz + 1.0f - 2.0f * p));
+      else out[i * k + r] = p;
+    }
+    if (mode != ProjReduce::Store) out[i] = acc;
+  }
+}
+
+#if NADIR_X86
+// ---------------------------------------------------------------- AVX-512: 16 rows per vector
+
+NADIR_TARGET_AVX512 static inline __m512 reduce16(ProjReduce mode, __m512 p, __m512 acc, __m512 nz1,
+                                                  float wr) {
+  if (mode == ProjReduce::SumSquares) return _mm512_fmadd_ps(p, p, acc);
+  // nz1 = |u|^2 + 1; distance = sqrt(max(0, nz1 - 2p)).
+  __m512 q = _mm512_max_ps(_mm512_fnmadd_ps(_mm512_set1_ps(2.0f), p, nz1), _mm512_setzero_ps());
+  return _mm512_fmadd_ps(_mm512_set1_ps(wr), _mm512_sqrt_ps(q), acc);
+}
+
+// NB consecutive 16-row blocks at once (rows [0, nrows) of `base`, nrows > 16 * (NB - 1)): each
+// broadcast matrix entry then feeds NB FMAs. Per-lane arithmetic does not depend on NB.
+template <int NB>
+NADIR_TARGET_AVX512 static inline void blocks_avx512(const float* base, size_t nrows, size_t d,
+                                                     const float* center, const float* w, size_t k,
+                                                     bool lower, ProjReduce mode,
+                                                     const float* weight, const float* scale,
+                                                     float* out, float* t, __m512i gidx,
+                                                     __m512i sidx) {
+  constexpr size_t L = 16;
+  const bool dist = mode == ProjReduce::Distance;
+  __mmask16 m[NB];
+  __m512 nz1[NB], acc[NB];
+  for (int b = 0; b < NB; ++b) {
+    size_t nb = std::min(L, nrows - b * L);
+    m[b] = nb == L ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << nb) - 1u);
+    nz1[b] = _mm512_setzero_ps();
+    acc[b] = _mm512_setzero_ps();
+  }
+  // Block transpose: t[(j * NB + b) * 16 + lane] = feature j of row b * 16 + lane, centered.
+  for (size_t j = 0; j < d; ++j) {
+    const __m512 c = _mm512_set1_ps(center[j]);
+    for (int b = 0; b < NB; ++b) {
+      __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m[b], gidx, base + b * L * d + j, 4);
+      v = _mm512_sub_ps(v, c);
+      _mm512_store_ps(t + (j * NB + b) * L, v);
+      if (dist) {
+        __m512 u = _mm512_mul_ps(v, _mm512_set1_ps(scale[j]));
+        nz1[b] = _mm512_fmadd_ps(u, u, nz1[b]);
+      }
+    }
+  }
+  for (int b = 0; b < NB; ++b) nz1[b] = _mm512_add_ps(nz1[b], _mm512_set1_ps(1.0f));
+  size_t r = 0;
+  // Four outputs at a time: each transposed vector is loaded once per four FMAs.
+  for (; r + 4 <= k; r += 4) {
+    const float* w0 = w + r * d;
+    const float* w1 = w0 + d;
+    const float* w2 = w1 + d;
+    const float* w3 = w2 + d;
+    size_t jend = lower ? std::min(d, r + 4) : d;
+    __m512 a0[NB], a1[NB], a2[NB], a3[NB];
+    for (int b = 0; b < NB; ++b) a0[b] = a1[b] = a2[b] = a3[b] = _mm512_setzero_ps();
+    for (size_t j = 0; j < jend; ++j) {
+      const __m512 b0 = _mm512_set1_ps(w0[j]), b1 = _mm512_set1_ps(w1[j]);
+      const __m512 b2 = _mm512_set1_ps(w2[j]), b3 = _mm512_set1_ps(w3[j]);
+      for (int b = 0; b < NB; ++b) {
+        __m512 v = _mm512_load_ps(t + (j * NB + b) * L);
+        a0[b] = _mm512_fmadd_ps(b0, v, a0[b]);
+        a1[b] = _mm512_fmadd_ps(b1, v, a1[b]);
+        a2[b] = _mm512_fmadd_ps(b2, v, a2[b]);
+        a3[b] = _mm512_fmadd_ps(b3, v, a3[b]);
+      }
+    }
+    for (int b = 0; b < NB; ++b) {
+      if (mode == ProjReduce::Store) {
+        float* o = out + (b * L) * k + r;
+        _mm512_mask_i32scatter_ps(o, m[b], sidx, a0[b], 4);
+        _mm512_mask_i32scatter_ps(o + 1, m[b], sidx, a1[b], 4);
+        _mm512_mask_i32scatter_ps(o + 2, m[b], sidx, a2[b], 4);
+        _mm512_mask_i32scatter_ps(o + 3, m[b], sidx, a3[b], 4);
+      } else {
+        acc[b] = reduce16(mode, a0[b], acc[b], nz1[b], dist ? weight[r] : 0);
+        acc[b] = reduce16(mode, a1[b], acc[b], nz1[b], dist ? weight[r + 1] : 0);
+        acc[b] = reduce16(mode, a2[b], acc[b], nz1[b], dist ? weight[r + 2] : 0);
+        acc[b] = reduce16(mode, a3[b], acc[b], nz1[b], dist ? weight[r + 3] : 0);
+      }
+    }
+  }
+  for (; r < k; ++r) {
+    const float* w0 = w + r * d;
+    size_t jend = lower ? std::min(d, r + 1) : d;
+    __m512 a0[NB];
+    for (int b = 0; b < NB; ++b) a0[b] = _mm512_setzero_ps();
+    for (size_t j = 0; j < jend; ++j) {
+      const __m512 b0 = _mm512_set1_ps(w0[j]);
+      for (int b = 0; b < NB; ++b) a0[b] = _mm512_fmadd_ps(b0, _mm512_load_ps(t + (j * NB + b) * L), a0[b]);
+    }
+    for (int b = 0; b < NB; ++b) {
+      if (mode == ProjReduce::Store) _mm512_mask_i32scatter_ps(out + (b * L) * k + r, m[b], sidx, a0[b], 4);
+      else acc[b] = reduce16(mode, a0[b], acc[b], nz1[b], dist ? weight[r] : 0);
+    }
+  }
+  if (mode != ProjReduce::Store)
+    for (int b = 0; b < NB; ++b) _mm512_mask_storeu_ps(out + b * L, m[b], acc[b]);
+}
+
+NADIR_TARGET_AVX512 static void project_rows_avx512(const float* x, size_t rows, size_t d,
+                                                    const float* center, const float* w, size_t k,
+                                                    bool lower, ProjReduce mode,
+                                                    const float* weight, const float* scale,
+                                                    float* out) {
+  constexpr size_t L = 16;
+  alignas(64) float stack_buf[64 * 2 * L];
+  std::vector<float> heap_buf;
+  float* t = stack_buf;
+  if (d > 64) {
+    heap_buf.resize(d * 2 * L + 16);
+    t = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(heap_buf.data()) + 63) & ~uintptr_t{63});
+  }
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i gidx = _mm512_mullo_epi32(lane, _mm512_set1_epi32(static_cast<int>(d)));
+  const __m512i sidx = _mm512_mullo_epi32(lane, _mm512_set1_epi32(static_cast<int>(k)));
+  const size_t stride = mode == ProjReduce::Store ? k : 1;
+  size_t i = 0;
+  for (; i + L < rows; i += 2 * L)
+    blocks_avx512<2>(x + i * d, std::min(2 * L, rows - i), d, center, w, k, lower, mode, weight, scale, out + i * stride, t, gidx, sidx);
+  if (i < rows)
+    blocks_avx512<1>(x + i * d, rows - i, d, center, w, k, lower, mode, weight, scale, out + i * stride, t, gidx, sidx);
+}
+
+// ---------------------------------------------------------------- AVX2: 8 rows per vector
+
+NADIR_TARGET_AVX2 static inline __m256 reduce8(ProjReduce mode, __m256 p, __m256 acc, __m256 nz1,
+                                               float wr) {
+  if (mode == ProjReduce::SumSquares) return _mm256_fmadd_ps(p, p, acc);
+  __m256 q = _mm256_max_ps(_mm256_fnmadd_ps(_mm256_set1_ps(2.0f), p, nz1), _mm256_setzero_ps());
+  return _mm256_fmadd_ps(_mm256_set1_ps(wr), _mm256_sqrt_ps(q), acc);
+}
+
+NADIR_TARGET_AVX2 static void store8(float* o, size_t nb, size_t stride, __m256 v) {
+  alignas(32) float tmp[8];
+  _mm256_store_ps(tmp, v);
+  for (size_t l = 0; l < nb; ++l) o[l * stride] = tmp[l];
+}
+
+NADIR_TARGET_AVX2 static void project_rows_avx2(const float* x, size_t rows, size_t d,
+                                                const float* center, const float* w, size_t k,
+                                                bool lower, ProjReduce mode, const float* weight,
+                                                const float* scale, float* out) {
+  constexpr size_t L = 8;
+  alignas(32) float stack_buf[64 * L];
+  std::vector<float> heap_buf;
+  float* t = stack_buf;
+  if (d > 64) {
+    heap_buf.resize(d * L + 8);
+    t = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(heap_buf.data()) + 31) & ~uintptr_t{31});
+  }
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i gidx = _mm256_mullo_epi32(lane, _mm256_set1_epi32(static_cast<int>(d)));
+  const bool dist = mode == ProjReduce::Distance;
+  for (size_t i = 0; i < rows; i += L) {
+    size_t nb = std::min(L, rows - i);
+    __m256 m = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(nb)), lane));
+    const float* base = x + i * d;
+    __m256 nz = _mm256_setzero_ps();
+    for (size_t j = 0; j < d; ++j) {
+      __m256 v = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), base + j, gidx, m, 4);
+      v = _mm256_sub_ps(v, _mm256_set1_ps(center[j]));
+      _mm256_store_ps(t + j * L, v);
+      if (dist) {
+        __m256 u = _mm256_mul_ps(v, _mm256_set1_ps(scale[j]));
+        nz = _mm256_fmadd_ps(u, u, nz);
+      }
+    }
+    const __m256 nz1 = _mm256_add_ps(nz, _mm256_set1_ps(1.0f));
+    __m256 acc = _mm256_setzero_ps();
+    size_t r = 0;
+    for (; r + 4 <= k; r += 4) {
+      const float* w0 = w + r * d;
+      const float* w1 = w0 + d;
+      const float* w2 = w1 + d;
+      const float* w3 = w2 + d;
+      size_t jend = lower ? std::min(d, r + 4) : d;
+      __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+      for (size_t j = 0; j < jend; ++j) {
+        __m256 v = _mm256_load_ps(t + j * L);
+        a0 = _mm256_fmadd_ps(_mm256_set1_ps(w0[j]), v, a0);
+        a1 = _mm256_fmadd_ps(_mm256_set1_ps(w1[j]), v, a1);
+        a2 = _mm256_fmadd_ps(_mm256_set1_ps(w2[j]), v, a2);
+        a3 = _mm256_fmadd_ps(_mm256_set1_ps(w3[j]), v, a3);
+      }
+      if (mode == ProjReduce::Store) {
+        float* o = out + i * k + r;
+        store8(o, nb, k, a0);
+        store8(o + 1, nb, k, a1);
+        store8(o + 2, nb, k, a2);
+        store8(o + 3, nb, k, a3);
+      } else {
+        acc = reduce8(mode, a0, acc, nz1, dist ? weight[r] : 0);
+        acc = reduce8(mode, a1, acc, nz1, dist ? weight[r + 1] : 0);
+        acc = reduce8(mode, a2, acc, nz1, dist ? weight[r + 2] : 0);
+        acc = reduce8(mode, a3, acc, nz1, dist ? weight[r + 3] : 0);
+      }
+    }
+    for (; r < k; ++r) {
+      const float* w0 = w + r * d;
+      size_t jend = lower ? std::min(d, r + 1) : d;
+      __m256 a0 = _mm256_setzero_ps();
+      for (size_t j = 0; j < jend; ++j)
+        a0 = _mm256_fmadd_ps(_mm256_set1_ps(w0[j]), _mm256_load_ps(t + j * L), a0);
+      if (mode == ProjReduce::Store) store8(out + i * k + r, nb, k, a0);
+      else acc = reduce8(mode, a0, acc, nz1, dist ? weight[r] : 0);
+    }
+    if (mode != ProjReduce::Store) {
+      if (nb == L) _mm256_storeu_ps(out + i, acc);
+      else store8(out + i, nb, 1, acc);
+    }
+  }
+}
+// ---------------------------------------------------------------- few rows: outputs in lanes
+
+// Shared scalar tail of the few-rows path: the per-row reduction over r in order, with the same
+// single-rounding operations the vector kernels use (FMA, fused 2p subtraction, sqrt).
+NADIR_TARGET_AVX2 static float reduce_outputs(ProjReduce mode, const float* p, size_t k,
+                                              const float* weight, float nz1) {
+  __m128 acc = _mm_setzero_ps();
+  for (size_t r = 0; r < k; ++r) {
+    __m128 pr = _mm_set_ss(p[r]);
+    if (mode == ProjReduce::SumSquares) {
+      acc = _mm_fmadd_ss(pr, pr, acc);
+    } else {
+      __m128 q = _mm_max_ss(_mm_fnmadd_ss(_mm_set_ss(2.0f), pr, _mm_set_ss(nz1)), _mm_setzero_ps());
+      acc = _mm_fmadd_ss(_mm_set_ss(weight[r]), _mm_sqrt_ss(q), acc);
+    }
+  }
+  return _mm_cvtss_f32(acc);
+}
+
+// Centered row and |scale * z|^2 + 1, in the vector kernels' order of operations.
+NADIR_TARGET_AVX2 static float center_row(const float* xi, size_t d, const float* center,
+                                          const float* scale, bool dist, float* z) {
+  __m128 nz = _mm_setzero_ps();
+  for (size_t j = 0; j < d; ++j) {
+    __m128 v = _mm_sub_ss(_mm_set_ss(xi[j]), _mm_set_ss(center[j]));
+    z[j] = _mm_cvtss_f32(v);
+    if (dist) {
+      __m128 u = _mm_mul_ss(v, _mm_set_ss(scale[j]));
+      nz = _mm_fmadd_ss(u, u, nz);
+    }
+  }
+  return _mm_cvtss_f32(_mm_add_ss(nz, _mm_set_ss(1.0f)));
+}
+
+NADIR_TARGET_AVX512 static void project_few_avx512(const float* x, size_t rows, size_t d,
+                                                   const float* center, const float* wt, size_t k,
+                                                   bool lower, ProjReduce mode,
+                                                   const float* weight, const float* scale,
+                                                   float* out) {
+  // Stack buffers for the usual sizes: this path exists for latency.
+  float zs[64], ps[64 + 8];
+  std::vector<float> zh, ph;
+  float* z = d <= 64 ? zs : (zh.resize(d), zh.data());
+  float* p = k <= 64 ? ps : (ph.resize(k + 8), ph.data());
+  const bool dist = mode == ProjReduce::Distance;
+  for (size_t i = 0; i < rows; ++i) {
+    float nz1 = center_row(x + i * d, d, center, scale, dist, z);
+    for (size_t r0 = 0; r0 < k; r0 += 16) {
+      size_t nr = std::min<size_t>(16, k - r0);
+      __mmask16 m = nr == 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << nr) - 1u);
+      size_t jend = lower ? std::min(d, r0 + 16) : d;
+      __m512 a = _mm512_setzero_ps();
+      for (size_t j = 0; j < jend; ++j)
+        a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, wt + j * k + r0), _mm512_set1_ps(z[j]), a);
+      _mm512_mask_storeu_ps(p + r0, m, a);
+    }
+    if (mode == ProjReduce::Store) std::copy(p, p + k, out + i * k);
+    else out[i] = reduce_outputs(mode, p, k, weight, nz1);
+  }
+}
+
+NADIR_TARGET_AVX2 static void project_few_avx2(const float* x, size_t rows, size_t d,
+                                               const float* center, const float* wt, size_t k,
+                                               bool lower, ProjReduce mode, const float* weight,
+                                               const float* scale, float* out) {
+  float zs[64], ps[64 + 8];
+  std::vector<float> zh, ph;
+  float* z = d <= 64 ? zs : (zh.resize(d), zh.data());
+  float* p = k <= 64 ? ps : (ph.resize(k + 8), ph.data());
+  const bool dist = mode == ProjReduce::Distance;
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  for (size_t i = 0; i < rows; ++i) {
+    float nz1 = center_row(x + i * d, d, center, scale, dist, z);
+    for (size_t r0 = 0; r0 < k; r0 += 8) {
+      size_t nr = std::min<size_t>(8, k - r0);
+      __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(nr)), lane);
+      size_t jend = lower ? std::min(d, r0 + 8) : d;
+      __m256 a = _mm256_setzero_ps();
+      for (size_t j = 0; j < jend; ++j)
+        a = _mm256_fmadd_ps(_mm256_maskload_ps(wt + j * k + r0, m), _mm256_set1_ps(z[j]), a);
+      _mm256_storeu_ps(p + r0, a);
+    }
+    if (mode == ProjReduce::Store) std::copy(p, p + k, out + i * k);
+    else out[i] = reduce_outputs(mode, p, k, weight, nz1);
+  }
+}
+#endif  // NADIR_X86
+
+// ---------------------------------------------------------------- dispatch
+
+void project_rows(const float* x, size_t rows, size_t d, const float* center, const float* w,
+                  size_t k, bool lower, ProjReduce mode, const float* weight, const float* scale,
+                  float* out) {
+#if NADIR_X86
+  switch (active_isa()) {
+    case Isa::Avx512: return project_rows_avx512(x, rows, d, center, w, k, lower, mode, weight, scale, out);
+    case Isa::Avx2: return project_rows_avx2(x, rows, d, center, w, k, lower, mode, weight, scale, out);
+    default: break;
+  }
+#endif
+  project_rows_scalar(x, rows, d, center, w, k, lower, mode, weight, scale, out);
+}
+
+void project_rows_few(const float* x, size_t rows, size_t d, const float* center, const float* w,
+                      const float* wt, size_t k, bool lower, ProjReduce mode, const float* weight,
+                      const float* scale, float* out) {
+#if NADIR_X86
+  switch (active_isa()) {
+    case Isa::Avx512: return project_few_avx512(x, rows, d, center, wt, k, lower, mode, weight, scale, out);
+    case Isa::Avx2: return project_few_avx2(x, rows, d, center, wt, k, lower, mode, weight, scale, out);
+    default: break;
+  }
+#endif
+  project_rows_scalar(x, rows, d, center, w, k, lower, mode, weight, scale, out);
+}
+
+void project_rows_parallel(const float* x, size_t rows, size_t d, const float* center,
+                           const float* w, size_t k, bool lower, ProjReduce mode,
+                           const float* weight, const float* scale, float* out, int threads) {
+  // Below ~64k multiply-adds per thread the thread start costs more than it saves.
+  size_t work = rows * d * std::max<size_t>(k, 1);
+  int t = std::min<int>(resolve_threads(threads), static_cast<int>(std::max<size_t>(1, work / 65536)));
+  size_t blocks = (rows + 15) / 16;
+  size_t out_stride = mode == ProjReduce::Store ? k : 1;
+  parallel_for(blocks, t, [&](size_t b, size_t e, int) {
+    size_t r0 = b * 16, r1 = std::min(rows, e * 16);
+    project_rows(x + r0 * d, r1 - r0, d, center, w, k, lower, mode, weight, scale, out + r0 * out_stride);
+  });
+}
+
+// ---------------------------------------------------------------- explanations (double)
+
+void quadratic_contributions(const float* x, size_t rows, size_t d, const float* center,
+                             const float* w, size_t k, float* out) {
+  std::vector<double> z(d), y(k), q(d);
+  for (size_t i = 0; i < rows; ++i) {
+    for (size_t j = 0; j < d; ++j) z[j] = static_cast<double>(x[i * d + j]) - center[j];
+    for (size_t r = 0; r < k; ++r) {
+      double s = 0;
+      for (size_t j = 0; j < d; ++j) s += static_cast<double>(w[r * d + j]) * z[j];
+      y[r] = s;
+    }
+    std::fill(q.begin(), q.end(), 0.0);
+    for (size_t r = 0; r < k; ++r)
+      for (size_t j = 0; j < d; ++j) q[j] += static_cast<double>(w[r * d + j]) * y[r];
+    for (size_t j = 0; j < d; ++j) out[i * d + j] = static_cast<float>(z[j] * q[j]);
+  }
+}
+
+void distance_contributions(const float* x, size_t rows, size_t d, const float* center,
+                            const float* scale, const float* v, size_t k, const float* weight,
+                            float* out) {
+  std::vector<double> u(d), c(d);
+  for (size_t i = 0; i < rows; ++i) {
+    double nu = 0;
+    for (size_t j = 0; j < d; ++j) {
+      u[j] = (static_cast<double>(x[i * d + j]) - center[j]) * scale[j];
+      nu += u[j] * u[j];
+    }
+    std::fill(c.begin(), c.end(), 0.0);
+    for (size_t r = 0; r < k; ++r) {
+      const float* vr = v + r * d;
+      double dist2 = 0;
+      for (size_t j = 0; j < d; ++j) {
+        double t = u[j] - vr[j];
+        dist2 += t * t;
+      }
+      double dist = std::sqrt(dist2);
+      if (!(dist > 0)) continue;  // the row sits on the component: a zero term
+      double f = weight[r] / dist;
+      for (size_t j = 0; j < d; ++j) {
+        double t = u[j] - vr[j];
+        c[j] += f * t * t;
+      }
+    }
+    for (size_t j = 0; j < d; ++j) out[i * d + j] = static_cast<float>(c[j]);
+  }
+}
+
+void pca_reconstruction_error(const float* x, size_t rows, size_t d, const float* center,
+                              const float* scale, const float* v, size_t k, float* out,
+                              float* contrib, int threads, const float* vt) {
+  constexpr size_t B = 64;
+  size_t blocks = (rows + B - 1) / B;
+  int t = std::min<int>(resolve_threads(threads), static_cast<int>(std::max<size_t>(1, rows * d * k / 65536)));
+  parallel_for(blocks, t, [&](size_t b, size_t e, int) {
+    std::vector<float> u(B * d), p(B * std::max<size_t>(k, 1)), rec(B * d), zero(d, 0.0f);
+    for (size_t blk = b; blk < e; ++blk) {
+      size_t r0 = blk * B, nb = std::min(B, rows - r0);
+      const float* xb = x + r0 * d;
+      for (size_t i = 0; i < nb; ++i)
+        for (size_t j = 0; j < d; ++j) u[i * d + j] = (xb[i * d + j] - center[j]) * scale[j];
+      std::fill(rec.begin(), rec.begin() + nb * d, 0.0f);
+      if (k > 0) {
+        if (vt && nb <= 4)
+          project_rows_few(u.data(), nb, d, zero.data(), v, vt, k, false, ProjReduce::Store, nullptr, nullptr, p.data());
+        else
+          project_rows(u.data(), nb, d, zero.data(), v, k, false, ProjReduce::Store, nullptr, nullptr, p.data());
+        for (size_t i = 0; i < nb; ++i) {
+          float* ri = rec.data() + i * d;
+          for (size_t r = 0; r < k; ++r) {
+            float pr = p[i * k + r];
+            const float* vr = v + r * d;
+            for (size_t j = 0; j < d; ++j) ri[j] += pr * vr[j];
+          }
+        }
+      }
+      recon_error(u.data(), rec.data(), nb, d, ErrorKind::Squared, out + r0,
+                  contrib ? contrib + r0 * d : nullptr);
+    }
+  });
+}
+
+}  // namespace nadir
