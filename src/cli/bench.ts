@@ -7,7 +7,7 @@ import { simdInfo } from '../kernels';
 import { FlagSpec, UserError, helpText, intFlag, list, parseArgs } from './args';
 import { TableReader } from './data';
 import { DATA_FLAGS, CommandOut, fitWithProgress } from './commands';
-import { DetectorEntry, availableDetectors, createDetector, findDetector } from './registry';
+import { DetectorEntry, availableDetectors, createDetector, defaultHybridParts, findDetector, partsKey, plainOptions } from './registry';
 import { Progress } from './progress';
 import { Curves, ThresholdStats, f32, fmtRate, fmtSeconds, fmtUs, measureSpeed, quality, table } from './analysis';
 import { writeReport } from './report';
@@ -36,7 +36,7 @@ export interface BenchReport {
   results: BenchRow[];
 }
 
-function version(): string {
+export function version(): string {
   try {
     return JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')).version;
   } catch {
@@ -66,7 +66,7 @@ export async function runBench(
     const speed = await measureSpeed(det, data.X);
     const scores = await det.score(data.X);
     progress.clear();
-    const row: BenchRow = { detector: entry.name, type: det.type, options: { ...det.config }, fitSeconds, ...speed, threshold: det.threshold };
+    const row: BenchRow = { detector: entry.name, type: det.type, options: plainOptions(det.config), fitSeconds, ...speed, threshold: det.threshold };
     if (data.labels) {
       const q = quality(scores, data.labels, det.threshold);
       row.rocAuc = q.rocAuc;
@@ -158,6 +158,8 @@ export async function benchCommand(argv: string[], out: CommandOut): Promise<voi
   const log = (s: string) => {
     if (!quiet) process.stderr.write(s + '\n');
   };
+  for (const e of entries.filter((x) => x.hybrid))
+    log(`${e.name}: ${(perDet[e.name]?.[partsKey(e)] as string) ?? defaultHybridParts().join(', ')} (set with --${e.name}.${partsKey(e)} a,b)`);
   log(`${positionals[0]}: ${data.X.rows} rows x ${data.X.cols} features${reader.labelColumn ? `, label column '${reader.labelColumn}'` : ' (no label column: no ROC-AUC / AP)'}`);
   const plans = entries.map((entry) => ({ entry, options: { seed, threads, ...perDet[entry.name] } }));
   const report = await runBench(data, positionals[0], plans, threads, Progress.forStderr(quiet), log);
@@ -213,7 +215,7 @@ export async function demoCommand(argv: string[], out: CommandOut): Promise<void
   const seed = 42;
   if (classical) plans.push({ entry: classical, options: { seed, threads: 1 } });
   if (neural) plans.push({ entry: neural, options: { seed, threads: 1 } });
-  if (hybrid && classical && neural) plans.push({ entry: hybrid, options: hybridOptions(hybrid, classical, neural, seed) });
+  if (hybrid && classical && neural) plans.push({ entry: hybrid, options: { seed, threads: 1, [partsKey(hybrid)]: [classical.name, neural.name].join(',') } });
   if (plans.length === 0) throw new UserError('no detectors are built in this version of nadir');
   const w = (s: string) => out.stdout.write(s + '\n');
   const name = path.basename(file);
@@ -238,12 +240,4 @@ export async function demoCommand(argv: string[], out: CommandOut): Promise<void
     writeReport(report, flags.report);
     w(`wrote ${flags.report}`);
   }
-}
-
-/** Options for a hybrid (cascade / ensemble) built from the classical and neural detectors. */
-export function hybridOptions(hybrid: DetectorEntry, classical: DetectorEntry, neural: DetectorEntry, seed: number): Record<string, unknown> {
-  void hybrid;
-  void classical;
-  void neural;
-  return { seed, threads: 1 };
 }

@@ -63,12 +63,55 @@ export function findDetector(name: string): DetectorEntry {
   return hit;
 }
 
-/** Builds a detector; option mistakes become one-line user errors naming the flag. */
+/** The default parts of a hybrid: the first available classical and neural detectors. */
+export function defaultHybridParts(): string[] {
+  const have = new Set(availableDetectors().map((d) => d.name));
+  const classical = ['isolation-forest', 'ecod', 'mahalanobis', 'pca'].find((n) => have.has(n));
+  const neural = ['autoencoder', 'vae'].find((n) => have.has(n));
+  const parts = [classical, neural].filter((n): n is string => n !== undefined);
+  if (parts.length < 2) parts.push(...['pca', 'mahalanobis', 'ecod', 'isolation-forest'].filter((n) => have.has(n) && !parts.includes(n)).slice(0, 2 - parts.length));
+  return parts;
+}
+
+/** The option naming a hybrid's parts: Cascade takes `stages`, Ensemble `members`. */
+export const partsKey = (entry: DetectorEntry) => (/cascade/i.test(entry.className) ? 'stages' : 'members');
+
+/**
+ * Builds a detector; option mistakes become one-line user errors. A hybrid's parts are given by
+ * name (`--stages isolation-forest,autoencoder`) and built with the hybrid's seed and threads.
+ */
 export function createDetector(entry: DetectorEntry, options: Record<string, unknown>): Detector {
+  let opts = options;
+  if (entry.hybrid) {
+    const key = partsKey(entry);
+    let parts = opts[key] ?? defaultHybridParts();
+    if (typeof parts === 'string') parts = parts.split(',').map((p) => p.trim()).filter(Boolean);
+    if (!Array.isArray(parts) || parts.some((p) => typeof p !== 'string'))
+      throw new UserError(`--${key} takes detector names, e.g. --${key} ${defaultHybridParts().join(',') || 'isolation-forest,autoencoder'}`);
+    const common: Record<string, unknown> = {};
+    for (const k of ['seed', 'threads']) if (opts[k] !== undefined) common[k] = opts[k];
+    const built = (parts as string[]).map((n) => {
+      const e = findDetector(n);
+      if (e.hybrid) throw new UserError(`--${key}: '${n}' is itself a ${e.className}; name plain detectors`);
+      return createDetector(e, common);
+    });
+    opts = { ...opts, [key]: built };
+  }
   try {
-    return new entry.ctor(options);
+    return new entry.ctor(opts);
   } catch (e) {
     if (e instanceof NadirError) throw new UserError(e.message);
     throw e;
   }
+}
+
+/** Options as JSON-safe values: detectors inside (a hybrid's parts) become their type names. */
+export function plainOptions(config: object): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(config)) {
+    if (v instanceof Detector) out[k] = v.type;
+    else if (Array.isArray(v) && v.some((x) => x instanceof Detector)) out[k] = v.map((x) => (x instanceof Detector ? x.type : x));
+    else if (typeof v !== 'function') out[k] = v;
+  }
+  return out;
 }

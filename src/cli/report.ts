@@ -5,6 +5,7 @@ import { TableReader } from './data';
 import { CommandOut, loadModel } from './commands';
 import { f32, fmtRate, fmtSeconds, fmtUs, measureSpeed, quality } from './analysis';
 import type { BenchReport, BenchRow } from './bench';
+import { plainOptions } from './registry';
 
 const COLORS = ['#2563eb', '#dc2626', '#059669', '#d97706', '#7c3aed', '#0891b2', '#be185d', '#4b5563'];
 const NORMAL = '#3b82f6';
@@ -286,7 +287,7 @@ export async function reportCommand(argv: string[], out: CommandOut): Promise<vo
     const data = await reader.readAll();
     const scores = await det.score(data.X);
     const speed = await measureSpeed(det, data.X);
-    const row: BenchRow = { detector: modelFile, type: det.type, options: { ...det.config }, fitSeconds: NaN, ...speed, threshold: det.threshold };
+    const row: BenchRow = { detector: modelFile, type: det.type, options: plainOptions(det.config), fitSeconds: NaN, ...speed, threshold: det.threshold };
     let anomalies: number | undefined;
     if (data.labels) {
       const q = quality(scores, data.labels, det.threshold);
@@ -295,8 +296,9 @@ export async function reportCommand(argv: string[], out: CommandOut): Promise<vo
     }
     const os = await import('os');
     const { simdInfo } = await import('../kernels');
+    const { version } = await import('./bench');
     report = {
-      nadir: '',
+      nadir: version(),
       date: new Date().toISOString(),
       dataset: { file: dataFile, rows: data.X.rows, features: data.X.cols, anomalies },
       machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', simd: simdInfo().active, node: process.version },
