@@ -59,6 +59,7 @@ describe('nadir CLI', function () {
       const fit = run(['fit', CARDIO, '--detector', classical, '--seed', '7', '--threads', '1', '-o', model]);
       assert.strictEqual(fit.code, 0, fit.err);
       assert.match(fit.out, /fitted on 1831 rows x 21 features/);
+      assert.strictEqual(fit.err, '', 'no progress output when stderr is not a terminal');
       assert.ok(fs.existsSync(model));
 
       const scores = inDir('scores.csv');
@@ -172,6 +173,19 @@ describe('nadir CLI', function () {
       const rep2 = run(['report', inDir('m.nadir'), CARDIO, '-o', inDir('report2.html')]);
       assert.strictEqual(rep2.code, 0, rep2.err);
       assert.match(fs.readFileSync(inDir('report2.html'), 'utf8'), /ROC curve/);
+    });
+
+    it('fits a cascade from part names and scores with it', function () {
+      const have = availableDetectors().map((d) => d.name);
+      if (!have.includes('cascade')) this.skip();
+      const model = inDir('c.nadir');
+      const fit = run(['fit', CARDIO, '--detector', 'cascade', '--stages', `${classical},pca`, '--seed', '3', '-o', model]);
+      assert.strictEqual(fit.code, 0, fit.err);
+      assert.match(fit.out, /Cascade fitted/);
+      const ev = run(['eval', model, CARDIO]);
+      assert.strictEqual(ev.code, 0, ev.err);
+      assert.ok(Number(/ROC-AUC\s+([\d.]+)/.exec(ev.out)[1]) > 0.7);
+      assertUserError(run(['fit', CARDIO, '--detector', 'cascade', '--stages', 'cascade,pca', '-o', model]), /itself a Cascade/);
     });
 
     it('demo runs on the shipped data', function () {

@@ -220,7 +220,14 @@ export async function demoCommand(argv: string[], out: CommandOut): Promise<void
   const w = (s: string) => out.stdout.write(s + '\n');
   const name = path.basename(file);
   w(`nadir demo: ${name}, ${data.X.rows} rows x ${data.X.cols} features, ${data.labels!.reduce((a, v) => a + (v > 0 ? 1 : 0), 0)} labelled anomalies`);
-  w(`Fitting ${plans.map((p) => p.entry.name).join(', ')} without the labels (unsupervised), then scoring every row.\n`);
+  w(`Fitting ${plans.map((p) => p.entry.name).join(', ')} without the labels (unsupervised), then scoring every row.`);
+  if (hybrid && classical && neural)
+    w(
+      hybrid.name === 'cascade'
+        ? `The cascade scores every row with ${classical.name} and sends only the uncertain ones (near its threshold) on to ${neural.name}.`
+        : `The ${hybrid.name} combines the calibrated scores of ${classical.name} and ${neural.name}.`,
+    );
+  w('');
   const missing = [!classical && 'classical detector', !neural && 'neural detector', !hybrid && 'cascade'].filter(Boolean);
   const report = await runBench(data, name, plans, 1, Progress.forStderr(false), (s) => w(s));
   w('');
