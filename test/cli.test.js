@@ -27,6 +27,45 @@ function assertUserError(r, pattern) {
 const { availableDetectors } = require('../dist/cli/registry');
 const classical = ['isolation-forest', 'ecod', 'mahalanobis', 'pca'].find((n) => availableDetectors().some((d) => d.name === n));
 
+describe('CLI table reader', () => {
+  const { TableReader } = require('../dist/cli/data');
+  const read = async (text, opts = {}, name = 't.csv') => {
+    const f = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nadir-reader-')), name);
+    fs.writeFileSync(f, text);
+    return new TableReader(f, opts).readAll();
+  };
+
+  it('parses numbers exactly as Number() does, in every spelling', async () => {
+    const vals = ['0', '-0', '1', '-1', '+2.5', '.5', '5.', '-.25', '1e3', '1E-3', '-2.5e+2', '123456789012345678', '0.004912314661768384',
+      '-0.11072935166995092', '3.4028234663852886e38', '1e-40', '  7 ', '"8.5"', '0x1A', '1_000'].filter((v) => !/_/.test(v));
+    const r = await read(`a,label\n${vals.map((v, i) => `${v},${i % 2}`).join('\n')}\n`);
+    vals.forEach((v, i) => assert.strictEqual(r.X.data[i], Math.fround(Number(v.trim().replace(/"/g, ''))), `'${v}'`));
+    assert.deepStrictEqual(Array.from(r.labels), vals.map((_, i) => i % 2));
+  });
+
+  it('reads TSV, JSON lines, CRLF, a missing last newline, --columns order and --no-header', async () => {
+    const tsv = await read('x\ty\r\n1\t2\r\n3\t4', {}, 't.tsv');
+    assert.deepStrictEqual(Array.from(tsv.X.data), [1, 2, 3, 4]);
+    const sel = await read('x,y,z\n1,2,3\n', { columns: ['z', 'x'] });
+    assert.deepStrictEqual(Array.from(sel.X.data), [3, 1]);
+    assert.deepStrictEqual(sel.columns, ['z', 'x']);
+    const nh = await read('1,2\n3,4\n', { header: false });
+    assert.deepStrictEqual(nh.columns, ['c0', 'c1']);
+    const jl = await read('{"b":2,"a":1,"label":1}\n\n{"a":3,"b":4,"label":0}\n', {}, 't.jsonl');
+    assert.deepStrictEqual(jl.columns, ['b', 'a']);
+    assert.deepStrictEqual(Array.from(jl.X.data), [2, 1, 4, 3]);
+    assert.deepStrictEqual(Array.from(jl.labels), [1, 0]);
+    const miss = await read('x,y\n1,\nNA,2\n', { allowMissing: true });
+    assert.ok(Number.isNaN(miss.X.data[1]) && Number.isNaN(miss.X.data[2]));
+    await assert.rejects(read('x,y\n1,\n'), /line 2, column 'y' is empty or not available/);
+    await assert.rejects(read('x,x\n1,2\n'), /two columns named 'x'/);
+    await assert.rejects(read('{"a":1}\n[1]\n', {}, 't.jsonl'), /line 2 is an array but earlier lines are objects/);
+    await assert.rejects(read('{"a":1}\n{oops\n', {}, 't.jsonl'), /line 2 is not valid JSON/);
+    await assert.rejects(read(''), /is empty/);
+    await assert.rejects(read('x,y\n'), /has no data rows/);
+  });
+});
+
 describe('nadir CLI', function () {
   let dir;
   before(function () {

@@ -176,6 +176,14 @@ describe('scoreStream', () => {
     assert.strictEqual(named.length, 1);
   });
 
+  it('ends with the error when scoring a batch fails', async () => {
+    const { det, X } = await fitted();
+    det.scoreMatrix = async () => {
+      throw new Error('scoring failed');
+    };
+    await assert.rejects(collect(det.scoreIterable(rowsOf(X), { batchSize: 64, syncRows: 0 })), /scoring failed/);
+  });
+
   it('stops the source when the consumer breaks early', async () => {
     const { det, X } = await fitted();
     let returned = false;
