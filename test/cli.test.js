@@ -227,6 +227,25 @@ describe('nadir CLI', function () {
       assertUserError(run(['fit', CARDIO, '--detector', 'cascade', '--stages', 'cascade,pca', '-o', model]), /itself a Cascade/);
     });
 
+    it('wraps an ONNX model trained elsewhere: --detector onnx --model', async function () {
+      if (!nadir.AutoEncoder) this.skip();
+      const data = nadir.readCsv(CARDIO);
+      const ae = new nadir.AutoEncoder({ seed: 1, epochs: 5, hiddenLayers: [8, 4], threads: 1 });
+      await ae.fit(data);
+      const onnx = inDir('ae.onnx');
+      fs.writeFileSync(onnx, nadir.networkToOnnx(ae.network));
+      const model = inDir('onnx.nadir');
+      const fit = run(['fit', CARDIO, '--detector', 'onnx', '--model', onnx, '--score', 'output', '--model-output', 'score', '--execution-provider', 'cpu', '-o', model]);
+      assert.strictEqual(fit.code, 0, fit.err);
+      const sc = run(['score', model, CARDIO]);
+      assert.strictEqual(sc.code, 0, sc.err);
+      const got = sc.out.trim().split('\n').slice(1).map(Number);
+      const want = await ae.score(data.X);
+      assert.strictEqual(got.length, want.length);
+      for (let i = 0; i < got.length; i++) assert.ok(Math.abs(got[i] - want[i]) <= 1e-4 * Math.max(1, Math.abs(want[i])), `row ${i}: ${got[i]} vs ${want[i]}`);
+      assertUserError(run(['fit', CARDIO, '--detector', 'onnx', '--score', 'output', '-o', model]), /needs --model <file\.onnx>/);
+    });
+
     it('demo runs on the shipped data', function () {
       const r = run(['demo']);
       assert.strictEqual(r.code, 0, r.err);

@@ -142,7 +142,7 @@ export async function benchCommand(argv: string[], out: CommandOut): Promise<voi
   const { flags, positionals, extra } = parseArgs('bench', argv, BENCH_FLAGS, true);
   if (flags.help) return void out.stdout.write(benchHelp() + '\n');
   if (positionals.length !== 1) throw new UserError(`'nadir bench' needs one <data> file (see 'nadir bench --help')`, 2);
-  const entries = list(flags.detectors)?.map(findDetector) ?? availableDetectors().filter((d) => !d.hybrid);
+  const entries = list(flags.detectors)?.map(findDetector) ?? availableDetectors().filter((d) => !d.hybrid && !d.onnx);
   if (entries.length === 0) throw new UserError('no detectors are available in this build');
   const threads = intFlag('threads', flags.threads, 1, 0);
   const seed = intFlag('seed', flags.seed, 42, 0);

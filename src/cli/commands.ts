@@ -117,7 +117,9 @@ export function fitHelp(): string {
       'Detector options go as flags in camelCase or kebab-case, e.g. --contamination 0.05 --seed 7 --threads 1,\n' +
       '--trees 200, --hidden-layers 64,32 (a one-element list: --hidden-layers 16,). Unknown options are errors.\n' +
       'Hybrids take their parts by name: --detector cascade --stages isolation-forest,autoencoder;\n' +
-      '--detector ensemble --members isolation-forest,pca (parts get the hybrid\'s --seed and --threads).',
+      '--detector ensemble --members isolation-forest,pca (parts get the hybrid\'s --seed and --threads).\n' +
+      'An ONNX model trained elsewhere: --detector onnx --model m.onnx --score output|reconstruction\n' +
+      '[--model-output name] [--model-input name] (fit only calibrates the threshold and normalize).',
   );
 }
 

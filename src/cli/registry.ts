@@ -1,5 +1,6 @@
 // Detectors the CLI can build, by name: every Detector subclass exported from the package, so a
 // detector appears here as soon as it is exported from src/index.ts.
+import * as fs from 'fs';
 import * as api from '../index';
 import { Detector } from '../detectors/base';
 import { NadirError } from '../errors';
@@ -27,6 +28,8 @@ export interface DetectorEntry {
   neural: boolean;
   /** Combines other detectors (built by the CLI from `--detectors` style options). */
   hybrid: boolean;
+  /** Wraps an external ONNX model given by `--model <file.onnx>`. */
+  onnx?: boolean;
 }
 
 const NEURAL = /autoencoder|vae|neural/i;
@@ -48,6 +51,8 @@ export function availableDetectors(): DetectorEntry[] {
       hybrid: /ensemble|cascade/i.test(className),
     });
   }
+  const Onnx = (api as Record<string, unknown>).OnnxDetector;
+  if (typeof Onnx === 'function') out.push({ name: 'onnx', className: 'OnnxDetector', ctor: Onnx as new (o?: any) => Detector, neural: false, hybrid: false, onnx: true });
   cache = out;
   return out;
 }
@@ -98,6 +103,17 @@ export function createDetector(entry: DetectorEntry, options: Record<string, unk
     opts = { ...opts, [key]: built };
   }
   try {
+    if (entry.onnx) {
+      // `fit` only calibrates an ONNX model trained elsewhere: --model file.onnx --score output|reconstruction.
+      // -o / --output is the CLI's output file, so the model's input and output names go as
+      // --model-input / --model-output.
+      const { model, modelInput, modelOutput, ...rest } = opts;
+      if (modelInput !== undefined) rest.input = modelInput;
+      if (modelOutput !== undefined) rest.output = modelOutput;
+      if (typeof model !== 'string') throw new UserError(`--detector onnx needs --model <file.onnx> (and --score output|reconstruction)`);
+      if (!fs.existsSync(model)) throw new UserError(`cannot read ONNX model '${model}': no such file`);
+      return (entry.ctor as unknown as { load(p: string, o: object): Detector }).load(model, rest);
+    }
     return new entry.ctor(opts);
   } catch (e) {
     if (e instanceof NadirError) throw new UserError(e.message);
