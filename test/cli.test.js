@@ -46,6 +46,8 @@ describe('CLI table reader', () => {
   it('reads TSV, JSON lines, CRLF, a missing last newline, --columns order and --no-header', async () => {
     const tsv = await read('x\ty\r\n1\t2\r\n3\t4', {}, 't.tsv');
     assert.deepStrictEqual(Array.from(tsv.X.data), [1, 2, 3, 4]);
+    const bom = await read('\ufeffx,y\n1,2\n');
+    assert.deepStrictEqual(bom.columns, ['x', 'y']);
     const sel = await read('x,y,z\n1,2,3\n', { columns: ['z', 'x'] });
     assert.deepStrictEqual(Array.from(sel.X.data), [3, 1]);
     assert.deepStrictEqual(sel.columns, ['z', 'x']);

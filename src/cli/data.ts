@@ -120,7 +120,8 @@ export class TableReader {
     let layout: Layout | undefined;
     try {
       for await (const chunk of input as AsyncIterable<string>) {
-        const text = rest + chunk;
+        // A UTF-8 byte-order mark (spreadsheet exports) is not part of the first column's name.
+        const text = lineNo === 0 && rest === '' && chunk.charCodeAt(0) === 0xfeff ? chunk.slice(1) : rest + chunk;
         let start = 0;
         let nl: number;
         while ((nl = text.indexOf('\n', start)) >= 0) {
