@@ -89,7 +89,7 @@ async function main() {
   console.log('  rate      batchSize  maxDelayMs      p50      p99   added p99');
   const seconds = quick ? 0.5 : 1.5;
   for (const perSec of [10000, 100000]) {
-    for (const [b, delay] of [[16, 1], [64, 2], [256, 2], [1024, 5]]) {
+    for (const [b, delay] of [[256, 0], [16, 1], [64, 2], [256, 2], [1024, 5]]) {
       const s = det.scoreStream({ batchSize: b, maxDelayMs: delay, highWaterMark: 4096 });
       const lat = [];
       const sent = [];
