@@ -241,7 +241,8 @@ export async function demoCommand(argv: string[], out: CommandOut): Promise<void
     w(`\nBest ranking: ${best.detector} (ROC-AUC ${best.rocAuc!.toFixed(3)}). At its threshold ${f32(best.threshold)} it flags ${t.flagged} rows: precision ${t.precision.toFixed(2)}, recall ${t.recall.toFixed(2)}.`);
   }
   if (missing.length) w(`(This build has no ${missing.join(' or ')} yet; the demo uses what is there.)`);
-  w(`\nNext: nadir fit ${name} --detector ${plans[0].entry.name} -o model.nadir  |  nadir score model.nadir ${name} --predict  |  nadir bench ${name} --report report.html`);
+  const rel = path.relative(process.cwd(), file) || name;
+  w(`\nTry next:\n  nadir fit ${rel} --detector ${plans[0].entry.name} -o model.nadir\n  nadir score model.nadir ${rel} --predict\n  nadir bench ${rel} --report report.html`);
   if (typeof flags.json === 'string') fs.writeFileSync(flags.json, JSON.stringify(report) + '\n');
   if (typeof flags.report === 'string') {
     writeReport(report, flags.report);
