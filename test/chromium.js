@@ -124,8 +124,8 @@ class Browser {
       if (r.exceptionDetails) throw new Error(`evaluate failed: ${r.exceptionDetails.exception?.description ?? r.exceptionDetails.text}`);
       return r.result.value;
     };
-    const screenshot = async (file) => {
-      const { data } = await this.send('Page.captureScreenshot', { format: 'png', captureBeyondViewport: true }, sessionId);
+    const screenshot = async (file, clip) => {
+      const { data } = await this.send('Page.captureScreenshot', { format: 'png', captureBeyondViewport: true, ...(clip ? { clip: { scale: 1, ...clip } } : {}) }, sessionId);
       fs.writeFileSync(file, Buffer.from(data, 'base64'));
     };
     return { problems, evaluate, screenshot };

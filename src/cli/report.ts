@@ -62,6 +62,9 @@ const svg = (f: Frame, label: string) =>
   `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${f.w} ${f.h}" width="${f.w}" height="${f.h}" role="img" aria-label="${esc(label)}">${f.parts.join('')}</svg>`;
 
 function legend(f: Frame, items: { name: string; color: string; dash?: boolean }[], x0: number, y0: number): void {
+  // A light backing keeps the names readable where curves pass under them.
+  const w = 30 + Math.max(...items.map((i) => i.name.length)) * 6.2;
+  f.parts.push(`<rect x="${x0 - 4}" y="${y0 - 9}" width="${n2(w)}" height="${items.length * 15 + 3}" fill="#fff" fill-opacity="0.85" rx="3"/>`);
   items.forEach((it, i) => {
     const y = y0 + i * 15;
     f.parts.push(`<line x1="${x0}" x2="${x0 + 18}" y1="${y}" y2="${y}" stroke="${it.color}" stroke-width="2.5"${it.dash ? ' stroke-dasharray="4 3"' : ''}/>`);
@@ -91,10 +94,11 @@ function curveChart(r: BenchReport, kind: 'roc' | 'pr'): string {
   legend(
     f,
     rows.map((row, i) => ({ name: `${row.detector} (${roc ? 'AUC' : 'AP'} ${(roc ? row.rocAuc! : row.ap!).toFixed(3)})`, color: COLORS[i % COLORS.length] })),
-    roc ? 230 : 70,
-    roc ? 215 - rows.length * 15 + 15 : 50,
+    roc ? 230 : 66,
+    // ROC: bottom right; PR: bottom left (low recall at low precision is rarely reached).
+    f.h - 52 - (rows.length - 1) * 15 - (roc ? 0 : 14),
   );
-  f.parts.push(`<text x="${f.w - 20}" y="${roc ? 44 : f.h - 52}" class="note" text-anchor="end">o = at the model threshold</text>`);
+  f.parts.push(`<text x="${f.w - 16}" y="${f.h - 8}" class="note" text-anchor="end">o = threshold</text>`);
   return svg(f, `${kind === 'roc' ? 'ROC' : 'precision-recall'} curves`);
 }
 
