@@ -10,6 +10,11 @@ export interface Native {
   sumF32(x: F32): number;
   firstNonFinite(x: F32): number;
   reconError(x: F32, r: F32, rows: number, cols: number, kind: number, out: F32, contrib: F32 | null): void;
+  ecodFit(X: F32, rows: number, cols: number, threads: number): Promise<{ sorted: F32; skewness: Float64Array }>;
+  ecodTailTable(n: number): Float64Array;
+  ecodScore(X: F32, rows: number, cols: number, sorted: F32, table: Float64Array, skewness: Float64Array, aggregate: number, out: F32, contrib: F32 | null): void;
+  ecodScoreAsync(X: F32, rows: number, cols: number, sorted: F32, table: Float64Array, skewness: Float64Array, aggregate: number, out: F32, contrib: F32 | null, threads: number): Promise<void>;
+  ecodScoreReference(X: F32, rows: number, cols: number, sorted: F32, table: Float64Array, skewness: Float64Array, aggregate: number, out: F32, contrib: F32 | null): void;
   forestFit(
     x: F32, rows: number, cols: number, trees: number, sampleSize: number, depth: number, extensionLevel: number, seed: number, threads: number,
   ): Promise<{ feature?: Int32Array; threshold?: F32; normal?: F32; offset?: F32; leaf: F32; count: Int32Array; scores: F32 }>;

@@ -5,6 +5,8 @@ export type { CsvOptions, CsvData } from './data/csv';
 export { NadirError, NotFittedError, DataError, OptionError, ModelFileError } from './errors';
 export { Detector, loadDetector, detectorFromBytes } from './detectors/base';
 export type { DetectorOptions, NormalizeMethod } from './detectors/base';
+export { ECOD } from './detectors/ecod';
+export type { ECODOptions, ECODAggregate } from './detectors/ecod';
 export { IsolationForest } from './detectors/isolation-forest';
 export type { IsolationForestOptions } from './detectors/isolation-forest';
 export { reconstructionError, simdInfo, setSimd } from './kernels';
