@@ -10,6 +10,7 @@ export interface Native {
   sumF32(x: F32): number;
   firstNonFinite(x: F32): number;
   reconError(x: F32, r: F32, rows: number, cols: number, kind: number, out: F32, contrib: F32 | null): void;
+  calibrate(scores: F32, quantiles: F32, mean: number, std: number, kind: number, tieBreak: number, out: F32): void;
   ecodFit(X: F32, rows: number, cols: number, threads: number): Promise<{ sorted: F32; skewness: Float64Array }>;
   ecodTailTable(n: number): Float64Array;
   ecodScore(X: F32, rows: number, cols: number, sorted: F32, table: Float64Array, skewness: Float64Array, aggregate: number, out: F32, contrib: F32 | null): void;

@@ -6,6 +6,7 @@
 // any number of worker_threads.
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   nadir::addon::RegisterKernels(env, exports);
+  nadir::addon::RegisterCalibrate(env, exports);
   nadir::addon::RegisterEcod(env, exports);
   nadir::addon::RegisterForest(env, exports);
   nadir::addon::RegisterNn(env, exports);

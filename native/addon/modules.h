@@ -4,6 +4,7 @@
 
 namespace nadir::addon {
 void RegisterKernels(Napi::Env env, Napi::Object exports);
+void RegisterCalibrate(Napi::Env env, Napi::Object exports);
 void RegisterEcod(Napi::Env env, Napi::Object exports);
 void RegisterForest(Napi::Env env, Napi::Object exports);
 void RegisterNn(Napi::Env env, Napi::Object exports);

@@ -1,3 +1,4 @@
+import { native } from '../binding';
 import { Matrix, MatrixLike, ImputeMethod, toMatrix, assertFinite, imputeValues, applyImpute } from '../data/matrix';
 import { DataError, ModelFileError, NadirError, NotFittedError, OptionError } from '../errors';
 import { checkOptionNames, optEnum, optInt, optNumber } from '../options';
@@ -16,13 +17,23 @@ export type FitInput = MatrixLike | NamedData;
 function isNamedData(X: unknown): X is NamedData {
   return typeof X === 'object' && X !== null && !Array.isArray(X) && !ArrayBuffer.isView(X) && !(X instanceof Matrix) && 'X' in X;
 }
+import { CALIBRATION_METHODS, CalibrationMethod, calibrate, ecdfAt, erf } from '../hybrid/calibration';
+import { ParsedThreshold, ScoreSource, ScoreSummary, ThresholdInfo, ThresholdSpec, computeThreshold, parseThreshold, summarize, tailSize } from '../hybrid/thresholds';
+
+export { erf };
 
 /** Options every detector accepts. */
 export interface DetectorOptions {
   /** Expected share of anomalies in the training data, (0, 0.5]; sets the threshold as that upper quantile of training scores. Default 0.1. */
   contamination?: number;
-  /** A fixed score threshold; overrides `contamination`. */
-  threshold?: number;
+  /**
+   * How the threshold is chosen: a fixed raw score (overrides `contamination`), or a method:
+   * 'contamination' (default), 'spot', 'mad', 'iqr', or an object such as `{ method: 'spot', risk: 1e-3 }`
+   * (see {@link ThresholdSpec}). `detector.thresholdInfo` says what was chosen and why.
+   */
+  threshold?: ThresholdSpec;
+  /** Default method of `normalize` (and of ensembles combining this detector): 'ecdf' (default), 'zscore', 'unify', 'minmax'. */
+  calibration?: CalibrationMethod;
   /** Seed for every random choice; the same seed, data and options give bit-identical models. Default: drawn at random (read it back from `detector.seed`). */
   seed?: number;
   /** Native threads for fit and batch scoring; 0 = all cores. Default 0. */
@@ -31,10 +42,10 @@ export interface DetectorOptions {
   impute?: ImputeMethod;
 }
 
-export const BASE_OPTIONS = ['contamination', 'threshold', 'seed', 'threads', 'impute'] as const;
+export const BASE_OPTIONS = ['contamination', 'threshold', 'calibration', 'seed', 'threads', 'impute'] as const;
 
-/** How `normalize` maps raw scores to [0, 1]. */
-export type NormalizeMethod = 'ecdf' | 'unify' | 'minmax';
+/** How `normalize` maps raw scores to [0, 1]; see {@link CalibrationMethod}. */
+export type NormalizeMethod = CalibrationMethod;
 
 const QUANTILES = 1001;
 
@@ -46,18 +57,6 @@ export function quantileSorted(sorted: ArrayLike<number>, q: number): number {
   const lo = Math.floor(pos);
   const hi = Math.min(n - 1, lo + 1);
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
-}
-
-/** erf with |error| < 1.2e-7 (Numerical Recipes' erfc Chebyshev fit). */
-export function erf(x: number): number {
-  const z = Math.abs(x);
-  const t = 1 / (1 + 0.5 * z);
-  const r =
-    t *
-    Math.exp(
-      -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
-    );
-  return x >= 0 ? 1 - r : r - 1;
 }
 
 export interface DetectorState {
@@ -117,7 +116,12 @@ export abstract class Detector<O extends DetectorOptions = DetectorOptions> {
   private readonly seedValue: number;
   private nFeaturesValue = 0;
   private thresholdValue = NaN;
+  private thresholdInfoValue?: ThresholdInfo;
+  private readonly thresholdSpec: ParsedThreshold;
+  private readonly calibrationValue: CalibrationMethod;
   private calibration?: { quantiles: Float32Array; mean: number; std: number };
+  private summary?: ScoreSummary;
+  private tail?: Float32Array;
   private fill?: Float32Array;
   private featureNamesValue?: readonly string[];
   private pendingNames?: readonly string[];
@@ -126,7 +130,8 @@ export abstract class Detector<O extends DetectorOptions = DetectorOptions> {
     checkOptionNames(owner, options, [...BASE_OPTIONS, ...known]);
     const o = (options ?? {}) as O;
     this.contaminationValue = optNumber(owner, 'contamination', o.contamination, 0.1, 0, 0.5, true);
-    if (o.threshold !== undefined) optNumber(owner, 'threshold', o.threshold, 0);
+    this.thresholdSpec = o.threshold === undefined ? { method: 'contamination', contamination: this.contaminationValue } : parseThreshold(owner, o.threshold, this.contaminationValue);
+    this.calibrationValue = optEnum(owner, 'calibration', o.calibration, CALIBRATION_METHODS, 'ecdf');
     this.seedValue = optInt(owner, 'seed', o.seed, Math.floor(Math.random() * 2 ** 32) >>> 0, 0, 2 ** 32 - 1);
     this.threadsValue = optInt(owner, 'threads', o.threads, 0, 0, 1024);
     if (o.impute !== undefined) optEnum(owner, 'impute', o.impute, ['mean', 'median', 'zero'] as const, 'mean');
@@ -153,8 +158,22 @@ export abstract class Detector<O extends DetectorOptions = DetectorOptions> {
   get featureNames(): readonly string[] | undefined {
     return this.featureNamesValue;
   }
+  /** The threshold in use, how it was chosen and why. */
+  get thresholdInfo(): Readonly<ThresholdInfo> {
+    this.ensureFitted();
+    return this.thresholdInfoValue!;
+  }
   get contamination(): number {
     return this.contaminationValue;
+  }
+  /** The training-score table behind `normalize` (quantiles, mean, std). @internal */
+  get calibrationTable(): Readonly<{ quantiles: Float32Array; mean: number; std: number }> {
+    this.ensureFitted();
+    return this.calibration!;
+  }
+  /** Default method of `normalize`. */
+  get calibrationMethod(): CalibrationMethod {
+    return this.calibrationValue;
   }
   get seed(): number {
     return this.seedValue;
@@ -193,9 +212,14 @@ export abstract class Detector<O extends DetectorOptions = DetectorOptions> {
 
   /** Scores rows; higher = more anomalous. Runs off the main thread. */
   async score(X: MatrixLike): Promise<Float32Array> {
-    const m = this.prepareInput(X);
+    // Where a non-finite input always yields a non-finite score, the input is read once: the
+    // scores are checked, and only a bad one sends us back to name the offending value.
+    const deferCheck = this.nonFiniteInputShowsInScore && !this.fill;
+    const m = this.prepareInput(X, 'X', !deferCheck);
     if (m.rows === 0) return new Float32Array(0);
-    return this.scoreMatrix(m);
+    const scores = await this.scoreMatrix(m);
+    if (deferCheck && native.firstNonFinite(scores) >= 0) assertFinite(m);
+    return scores;
   }
 
   /** Scores one row (a flat array of nFeatures values) or a small batch, synchronously: the latency path. */
@@ -223,43 +247,31 @@ export abstract class Detector<O extends DetectorOptions = DetectorOptions> {
   }
 
   /**
-   * Maps raw scores to [0, 1], comparably across detectors, using the training-score distribution:
-   * 'ecdf' (default) is the interpolated rank among training scores; 'unify' is PyOD's Gaussian
-   * scaling erf((s - mean) / (std * sqrt 2)) clipped at 0; 'minmax' scales by the training range.
+   * Maps raw scores to [0, 1] (monotone, comparable across detectors) using the training-score
+   * distribution; `method` defaults to the `calibration` option ('ecdf'). See {@link CalibrationMethod}:
+   * 'ecdf' is the interpolated rank among training scores; 'zscore' is Phi((s - mean) / std); 'unify' is
+   * PyOD's max(0, erf((s - mean) / (std sqrt 2))); 'minmax' scales by the training range, clipped.
    */
-  normalize(scores: ArrayLike<number>, method: NormalizeMethod = 'ecdf'): Float32Array {
+  normalize(scores: ArrayLike<number>, method: NormalizeMethod = this.calibrationValue): Float32Array {
     this.ensureFitted();
-    const cal = this.calibration!;
-    const q = cal.quantiles;
-    const out = new Float32Array(scores.length);
-    if (method === 'ecdf') {
-      const n = q.length;
-      for (let i = 0; i < scores.length; i++) {
-        const s = scores[i];
-        if (!(s > q[0])) { out[i] = 0; continue; }
-        if (s >= q[n - 1]) { out[i] = 1; continue; }
-        let lo = 0;
-        let hi = n - 1;
-        while (hi - lo > 1) {
-          const mid = (lo + hi) >> 1;
-          if (q[mid] <= s) lo = mid;
-          else hi = mid;
-        }
-        // Last knot <= s is lo; ties at lo's value resolve to the upper end of the flat run.
-        const span = q[hi] - q[lo];
-        out[i] = (lo + (span > 0 ? (s - q[lo]) / span : 0)) / (n - 1);
-      }
-    } else if (method === 'unify') {
-      const sd = cal.std > 0 ? cal.std : 1;
-      for (let i = 0; i < scores.length; i++) out[i] = Math.max(0, erf((scores[i] - cal.mean) / (sd * Math.SQRT2)));
-    } else if (method === 'minmax') {
-      const lo = q[0];
-      const span = q[q.length - 1] - lo;
-      for (let i = 0; i < scores.length; i++) out[i] = span > 0 ? Math.min(1, Math.max(0, (scores[i] - lo) / span)) : 0;
-    } else {
-      throw new OptionError(`Expected 'ecdf', 'unify' or 'minmax' for normalize method but received '${String(method)}'`);
-    }
-    return out;
+    return calibrate(this.calibration!, scores, method);
+  }
+
+  /** Calibrated scores: `normalize(await score(X))`. */
+  async scoreCalibrated(X: MatrixLike, method: NormalizeMethod = this.calibrationValue): Promise<Float32Array> {
+    return this.normalize(await this.score(X), method);
+  }
+
+  /**
+   * Chooses a new threshold after fit (or load) from the stored training-score summary; returns the
+   * resulting `thresholdInfo`. Saved models keep it. Contamination quantiles above the kept tail of
+   * training scores use the 1001-point calibration table (interpolated).
+   */
+  setThreshold(spec: ThresholdSpec): Readonly<ThresholdInfo> {
+    this.ensureFitted();
+    const parsed = parseThreshold(this.type, spec, this.contaminationValue);
+    this.applyThresholdInfo(computeThreshold(parsed, this.storedSource()));
+    return this.thresholdInfoValue!;
   }
 
   /**
@@ -293,9 +305,12 @@ export abstract class Detector<O extends DetectorOptions = DetectorOptions> {
       threshold: this.thresholdValue,
       mean: this.calibration!.mean,
       std: this.calibration!.std,
+      thresholdInfo: this.thresholdInfoValue,
+      summary: this.summary,
     };
     if (this.featureNamesValue) common.featureNames = [...this.featureNamesValue];
     const all: Record<string, TypedArray> = { ...arrays, 'calibration.quantiles': this.calibration!.quantiles };
+    if (this.tail) all['calibration.tail'] = this.tail;
     if (this.fill) all['impute.fill'] = this.fill;
     return encodeModel({ type: this.type, meta: { options: this.options, common, state: meta }, arrays: all });
   }
@@ -350,30 +365,78 @@ export abstract class Detector<O extends DetectorOptions = DetectorOptions> {
     return m;
   }
 
-  protected prepareInput(X: MatrixLike, name = 'X'): Matrix {
+  protected prepareInput(X: MatrixLike, name = 'X', checkFinite = true): Matrix {
     this.ensureFitted();
     let m = toMatrix(X, { cols: this.nFeaturesValue, name });
     if (m.rows > 0 && m.cols !== this.nFeaturesValue)
       throw new DataError(`${name} has ${m.cols} columns but this ${this.type} was fitted on ${this.nFeaturesValue}`);
     if (this.fill) m = applyImpute(m, this.fill);
-    else assertFinite(m, name);
+    else if (checkFinite) assertFinite(m, name);
     return m;
+  }
+
+  /**
+   * Fits on an already validated matrix and returns one training score per row (the scores fit
+   * produced, or a fresh scoring pass when fit scored a subsample). Used by ensembles and cascades.
+   * @internal
+   */
+  async fitForRows(m: Matrix): Promise<Float32Array> {
+    const prepared = this.prepareFit(m);
+    const scores = await this.fitMatrix(prepared);
+    this.finishFit(prepared.cols, scores);
+    return scores.length === prepared.rows ? scores : this.scoreMatrix(prepared);
+  }
+
+  /**
+   * True when the native scoring is pure arithmetic on the inputs, so a NaN or +-Inf anywhere in a
+   * row always makes that row's score non-finite (never used as an index or in a comparison).
+   */
+  protected get nonFiniteInputShowsInScore(): boolean {
+    return false;
   }
 
   private finishFit(cols: number, scores: Float32Array): void {
     const sorted = Float64Array.from(scores).sort();
     const quantiles = new Float32Array(QUANTILES);
     for (let k = 0; k < QUANTILES; k++) quantiles[k] = quantileSorted(sorted, k / (QUANTILES - 1));
-    let mean = 0;
-    for (const s of sorted) mean += s;
-    mean /= sorted.length;
-    let v = 0;
-    for (const s of sorted) v += (s - mean) ** 2;
-    this.calibration = { quantiles, mean, std: Math.sqrt(v / sorted.length) };
-    this.thresholdValue = this.options.threshold ?? quantileSorted(sorted, 1 - this.contaminationValue);
+    const summary = summarize(sorted);
+    this.calibration = { quantiles, mean: summary.mean, std: summary.std };
+    this.summary = summary;
+    this.tail = Float32Array.from(sorted.subarray(sorted.length - tailSize(sorted.length)));
     this.nFeaturesValue = cols;
     this.featureNamesValue = this.pendingNames;
     this.pendingNames = undefined;
+    // Exact quantiles from every training score at fit; setThreshold later reads the kept tail.
+    this.applyThresholdInfo(computeThreshold(this.thresholdSpec, { summary, tail: this.tail, quantile: (p) => quantileSorted(sorted, p) }));
+  }
+
+  private applyThresholdInfo(info: ThresholdInfo): void {
+    this.thresholdInfoValue = Object.freeze({ ...info, params: Object.freeze({ ...info.params }) });
+    this.thresholdValue = info.value;
+  }
+
+  /** Training scores as kept in the model: exact in the tail, the calibration table below it. */
+  private storedSource(): ScoreSource {
+    const cal = this.calibration!;
+    const q = cal.quantiles;
+    const tail = this.tail;
+    const summary = this.summary ?? approximateSummary(q, cal.mean, cal.std);
+    return {
+      summary,
+      tail,
+      quantile: (p) => {
+        const n = summary.n;
+        if (tail && n > 0) {
+          const pos = p * (n - 1);
+          const lo = Math.floor(pos) - (n - tail.length);
+          if (lo >= 0) {
+            const hi = Math.min(tail.length - 1, lo + 1);
+            return tail[lo] + (tail[hi] - tail[lo]) * (pos - Math.floor(pos));
+          }
+        }
+        return quantileSorted(q, p);
+      },
+    };
   }
 
   private restoreCommon(common: any, arrays: Record<string, TypedArray>): void {
@@ -382,8 +445,18 @@ export abstract class Detector<O extends DetectorOptions = DetectorOptions> {
     if (!Number.isInteger(common.nFeatures) || common.nFeatures <= 0) throw new ModelFileError('feature count is missing');
     const fill = arrays['impute.fill'];
     if (fill !== undefined && (!(fill instanceof Float32Array) || fill.length !== common.nFeatures)) throw new ModelFileError('imputation values do not match the feature count');
+    const tail = arrays['calibration.tail'];
+    if (tail !== undefined && !(tail instanceof Float32Array && tail.length > 0)) throw new ModelFileError('array calibration.tail is of the wrong type');
     this.calibration = { quantiles: q, mean: Number(common.mean), std: Number(common.std) };
-    this.thresholdValue = Number(common.threshold);
+    this.tail = tail as Float32Array | undefined;
+    this.summary = common.summary && Number.isFinite(common.summary.n) ? (common.summary as ScoreSummary) : undefined;
+    // Models from before thresholdInfo existed: describe the stored value.
+    const info = common.thresholdInfo;
+    this.applyThresholdInfo(
+      info && typeof info === 'object' && typeof info.method === 'string'
+        ? { method: info.method, value: Number(common.threshold), reason: String(info.reason), params: { ...(info.params ?? {}) } }
+        : { method: typeof this.options.threshold === 'number' ? 'fixed' : 'contamination', value: Number(common.threshold), reason: 'stored in the model file', params: {} },
+    );
     this.fill = fill as Float32Array | undefined;
     const names = common.featureNames;
     if (names !== undefined && (!Array.isArray(names) || names.length !== common.nFeatures || names.some((n: unknown) => typeof n !== 'string')))
@@ -391,6 +464,20 @@ export abstract class Detector<O extends DetectorOptions = DetectorOptions> {
     this.featureNamesValue = names ? Object.freeze([...names]) : undefined;
     this.nFeaturesValue = common.nFeatures;
   }
+}
+
+/** Summary statistics recovered from a quantile table (models saved without a summary). */
+function approximateSummary(q: Float32Array, mean: number, std: number): ScoreSummary {
+  const median = quantileSorted(q, 0.5);
+  // MAD m solves F(median + m) - F(median - m) = 1/2 on the interpolated table.
+  let lo = 0;
+  let hi = Math.max(q[q.length - 1] - median, median - q[0]);
+  for (let it = 0; it < 60; it++) {
+    const m = (lo + hi) / 2;
+    if (ecdfAt(q, median + m) - ecdfAt(q, median - m) < 0.5) lo = m;
+    else hi = m;
+  }
+  return { n: NaN, mean, std, median, mad: (lo + hi) / 2, q1: quantileSorted(q, 0.25), q3: quantileSorted(q, 0.75) };
 }
 
 function checkType<T extends Detector>(cls: { prototype: T; name: string }, det: Detector, source: string): T {

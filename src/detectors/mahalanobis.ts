@@ -35,6 +35,10 @@ const OWN = ['method', 'shrinkage', 'supportFraction', 'trials'] as const;
  */
 export class Mahalanobis extends Detector<MahalanobisOptions> {
   readonly type = 'Mahalanobis';
+  // Scoring is arithmetic only (centering, products, sums): NaN/Inf always reach the score.
+  protected get nonFiniteInputShowsInScore(): boolean {
+    return true;
+  }
   private readonly method: MahalanobisMethod;
   private readonly shrinkageOpt: number | 'auto' | undefined;
   private readonly supportFraction: number | undefined;

@@ -47,6 +47,11 @@ const EIGEN_FLOOR = 1e-9;
  */
 export class PCA extends Detector<PCAOptions> {
   readonly type = 'PCA';
+  // Projection and reconstruction scoring are arithmetic only, so NaN/Inf always reach the score;
+  // the weighted (PyOD) distance clamps at zero, which can hide a NaN, so it keeps the full scan.
+  protected get nonFiniteInputShowsInScore(): boolean {
+    return this.scoreKind !== 'weighted';
+  }
   private readonly standardize: boolean;
   private readonly scoreKind: PCAScore;
   private readonly componentsOpt: number | undefined;

@@ -1,0 +1,483 @@
+import { Matrix, MatrixLike } from '../data/matrix';
+import { ModelFileError, NadirError, OptionError } from '../errors';
+import { optBool, optNumber } from '../options';
+import { Detector, DetectorOptions, DetectorState, detectorFromBytes, expectArray, quantileSorted, registerDetector } from '../detectors/base';
+import { calibrateTieBreak } from './calibration';
+import { scaleRows } from './combine';
+
+/**
+ * Which rows a stage decides and which it sends on. Both forms are read on the training rows that
+ * reach the stage, at fit:
+ * - `{ low, high }`: rows between the `low` and `high` quantiles of the stage's training scores go on;
+ *   rows at or below `low` are decided normal, rows above `high` decided anomalous.
+ * - `{ budget, high? }`: at most `budget` of the training rows go on: the band just below the `high`
+ *   quantile. By default the band is centred on the stage's own threshold (its decision boundary,
+ *   where it is least sure): high = min(1, t + budget / 2), t the share of training rows at or below
+ *   the threshold (0.9 with the default contamination 0.1, giving the band 0.825..0.975 at budget 0.15).
+ *   A single budget route on a cascade of S stages caps the share reaching the LAST stage: each of the
+ *   S - 1 routing stages forwards budget^(1 / (S - 1)) of what it receives.
+ */
+export type RouteSpec = { low: number; high: number } | { budget: number; high?: number };
+
+export interface CascadeOptions extends DetectorOptions {
+  /** Required: two or more detectors, cheapest first. `fit` fits them all (in parallel) on the same data. */
+  stages: Detector[];
+  /** The uncertain band of each routing stage: one spec for every stage, or one per stage but the last. Default `{ budget: 0.15 }`. */
+  route?: RouteSpec | RouteSpec[];
+  /** false: stages that are already fitted are kept as they are (only the routing, calibration and threshold are fitted on X). Default true: `fit` refits every stage. */
+  refit?: boolean;
+  /**
+   * How a forwarded row is ordered inside its band: the weight of the later stages' score against
+   * this stage's own position in the band. 1 = the later stages alone decide the order; 0 = they
+   * change nothing. Default 0.3: the later stage refines the order of the uncertain rows while the
+   * first stage keeps most of its say, which held AUC at the better stage's level on the benchmark
+   * datasets (bench/hybrid.js), where the neural stage was often the weaker one.
+   */
+  blend?: number;
+}
+
+/** Fitted band of one routing stage: raw-score edges and their positions on the cascade's scale. */
+interface Band {
+  /** Rows with score <= lowRaw are decided normal. */
+  lowRaw: number;
+  /** Rows with score > highRaw are decided anomalous; rows in (lowRaw, highRaw] go on. */
+  highRaw: number;
+  /** Where the band starts and ends on the [0, 1] cascade scale. */
+  low: number;
+  high: number;
+  /** Share of the training rows reaching this stage that it forwarded at fit. */
+  forwarded: number;
+}
+
+export interface StageStats {
+  type: string;
+  /** Rows this stage scored. */
+  rows: number;
+  /** Rows it decided: every row it scored for the last stage. */
+  decided: number;
+  /** Of those, decided normal (below the band) / anomalous (above it); 0 for the last stage. */
+  decidedNormal: number;
+  decidedAnomalous: number;
+  forwarded: number;
+  /** Wall time spent in this stage's scoring, milliseconds. */
+  ms: number;
+}
+
+export interface CascadeStats {
+  calls: number;
+  rows: number;
+  stages: StageStats[];
+}
+
+const OWNER = 'Cascade';
+const KNOWN = ['route', 'refit', 'blend'] as const;
+const LOADING = Symbol('loading');
+
+function stagesOf(options: unknown, loading: boolean): { stages: Detector[]; rest: Omit<CascadeOptions, 'stages'> } {
+  if (options === null || typeof options !== 'object' || Array.isArray(options))
+    throw new OptionError(`${OWNER} options must be an object { stages, route, ... } but received ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`);
+  const { stages, ...rest } = options as CascadeOptions;
+  if (loading) return { stages: [], rest };
+  if (!Array.isArray(stages)) throw new OptionError(`${OWNER} option 'stages' must be an array of detectors, cheapest first, but received ${stages === undefined ? 'nothing' : typeof stages}`);
+  if (stages.length < 2) throw new OptionError(`${OWNER} option 'stages' needs at least 2 detectors but received ${stages.length}`);
+  if (stages.length > 255) throw new OptionError(`${OWNER} option 'stages' holds ${stages.length} detectors; at most 255 are supported`);
+  stages.forEach((d, j) => {
+    if (!(d instanceof Detector)) throw new OptionError(`${OWNER} option 'stages[${j}]' must be a nadir detector but received ${d === null ? 'null' : typeof d === 'object' ? (d as object).constructor?.name ?? 'an object' : typeof d}`);
+    if (stages.indexOf(d) !== j) throw new OptionError(`${OWNER} option 'stages' holds the same ${d.type} instance twice (stages[${stages.indexOf(d)}] and stages[${j}]); pass separate detectors`);
+  });
+  return { stages: [...stages], rest };
+}
+
+type ParsedRoute = { kind: 'quantiles'; low: number; high: number } | { kind: 'budget'; budget: number; high?: number };
+
+function parseRoute(spec: unknown, name: string): ParsedRoute {
+  const bad = (why: string): never => {
+    throw new OptionError(`${OWNER} option '${name}' ${why}`);
+  };
+  if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) bad(`must be { low, high } or { budget, high? } but received ${spec === null ? 'null' : typeof spec}`);
+  const o = spec as Record<string, unknown>;
+  const num = (key: string, v: unknown, ok: (x: number) => boolean, what: string): number => {
+    if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v)) bad(`field '${key}' must be ${what} but received ${JSON.stringify(v)}`);
+    return v as number;
+  };
+  const extra = (allowed: string[]) => {
+    for (const k of Object.keys(o)) if (!allowed.includes(k)) bad(`has an unknown field '${k}' (expected ${allowed.join(', ')})`);
+  };
+  if ('budget' in o) {
+    extra(['budget', 'high']);
+    const budget = num('budget', o.budget, (x) => x > 0 && x <= 1, 'a share of rows in (0, 1]');
+    const high = o.high === undefined ? undefined : num('high', o.high, (x) => x > 0 && x <= 1, 'a quantile in (0, 1]');
+    return { kind: 'budget', budget, high };
+  }
+  if ('low' in o || 'high' in o) {
+    extra(['low', 'high']);
+    const low = num('low', o.low, (x) => x >= 0 && x <= 1, 'a quantile in [0, 1]');
+    const high = num('high', o.high, (x) => x >= low && x <= 1, `a quantile in [low = ${low}, 1]`);
+    return { kind: 'quantiles', low, high };
+  }
+  return bad(`must be { low, high } (quantile band) or { budget, high? } (share of rows sent on) but has fields ${JSON.stringify(Object.keys(o))}`);
+}
+
+/**
+ * One routing pass (kept monomorphic and free of allocations: it runs over every row): decided rows get
+ * their cascade score and stage, forwarded row positions go to `next`. Returns [forwarded, decided normal].
+ */
+function routeRows(
+  scores: Float32Array, scaled: Float32Array, lowRaw: number, highRaw: number, rows: Int32Array | null, lo: Float64Array | null, span: Float64Array | null,
+  out: Float32Array, stage: Uint8Array, i: number, next: Int32Array,
+): [number, number] {
+  const n = scores.length;
+  let nNext = 0;
+  let normal = 0;
+  if (rows === null || lo === null || span === null) {
+    for (let k = 0; k < n; k++) {
+      const s = scores[k];
+      if (s > lowRaw && s <= highRaw) next[nNext++] = k;
+      else {
+        out[k] = scaled[k];
+        stage[k] = i;
+        if (s <= lowRaw) normal++;
+      }
+    }
+  } else {
+    for (let k = 0; k < n; k++) {
+      const s = scores[k];
+      if (s > lowRaw && s <= highRaw) next[nNext++] = k;
+      else {
+        const r = rows[k];
+        out[r] = lo[k] + span[k] * scaled[k];
+        stage[r] = i;
+        if (s <= lowRaw) normal++;
+      }
+    }
+  }
+  return [nNext, normal];
+}
+
+/** The last stage decides every row it receives. */
+function decideAll(scaled: Float32Array, rows: Int32Array | null, lo: Float64Array | null, span: Float64Array | null, out: Float32Array, stage: Uint8Array, i: number): [number, number] {
+  const n = scaled.length;
+  if (rows === null || lo === null || span === null) {
+    for (let k = 0; k < n; k++) { out[k] = scaled[k]; stage[k] = i; }
+  } else {
+    for (let k = 0; k < n; k++) { const r = rows[k]; out[r] = lo[k] + span[k] * scaled[k]; stage[r] = i; }
+  }
+  return [0, 0];
+}
+
+/** Index of the first element > x in ascending a. */
+function upperBound(a: Float64Array, x: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (a[mid] <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Each stage's scores on the cascade scale: mostly the rank among its training scores (ecdf), plus a
+ * small strictly increasing z-score term so rows beyond the training range stay ordered instead of
+ * tying at 0 or 1 (ties between anomalies and normal rows would cost AUC).
+ */
+const TIE_BREAK = 0.01;
+function stageScale(det: Detector, scores: Float32Array): Float32Array {
+  return calibrateTieBreak(det.calibrationTable, scores, TIE_BREAK);
+}
+
+/**
+ * A classical -> neural (cheap -> expensive) cascade. Every row is scored by the first stage; rows
+ * whose score is clearly normal or clearly anomalous are decided there and only the uncertain band
+ * goes on, so the expensive stage sees a fraction of the rows.
+ *
+ * One scale for all rows: each stage's score is mapped to [0, 1] by its training ranks (ecdf). A row
+ * decided normal by stage i keeps that value (<= the band's lower edge L), a row decided anomalous keeps
+ * it (> the upper edge H), and a forwarded row gets L + (H - L) * ((1 - blend) * p + blend * g), p its
+ * position inside the band by this stage, g its score from the later stages (same rule, recursively).
+ * Hence decided-normal < every forwarded outcome < decided-anomalous, later stages only reorder rows
+ * inside the band they were sent, and AUC over the cascade output is meaningful.
+ */
+export class Cascade extends Detector<Omit<CascadeOptions, 'stages'> & DetectorOptions> {
+  readonly type = 'Cascade';
+  private stagesValue: Detector[];
+  private readonly routes: ParsedRoute[];
+  private bands: Band[] = [];
+  private statsValue: CascadeStats;
+  private readonly refit: boolean;
+  private readonly blend: number;
+
+  constructor(options: CascadeOptions);
+  /** @internal */
+  constructor(options: CascadeOptions, loading: typeof LOADING);
+  constructor(options: CascadeOptions, loading?: typeof LOADING) {
+    const { stages, rest } = stagesOf(options, loading === LOADING);
+    super(OWNER, rest, KNOWN);
+    this.stagesValue = stages;
+    this.refit = optBool(OWNER, 'refit', rest.refit, true);
+    this.blend = optNumber(OWNER, 'blend', rest.blend, 0.3, 0, 1);
+    const route = rest.route ?? { budget: 0.15 };
+    if (Array.isArray(route)) {
+      if (loading !== LOADING && route.length !== stages.length - 1)
+        throw new OptionError(`${OWNER} option 'route' has ${route.length} entries but ${stages.length} stages need ${stages.length - 1} (one per stage but the last)`);
+      this.routes = route.map((r, j) => parseRoute(r, `route[${j}]`));
+    } else {
+      this.routes = [parseRoute(route, 'route')];
+    }
+    this.statsValue = this.emptyStats();
+  }
+
+  /** The stages, cheapest first. */
+  get stages(): readonly Detector[] {
+    return this.stagesValue;
+  }
+
+  /** The fitted band of each routing stage (raw-score edges, their place on the cascade scale, share forwarded at fit). */
+  get routing(): readonly Readonly<Band>[] {
+    this.ensureFitted();
+    return this.bands.map((b) => Object.freeze({ ...b }));
+  }
+
+  /** Rows and time per stage, summed over every scoring call since fit, load or `resetStats()`. */
+  get stats(): Readonly<CascadeStats> {
+    const s = this.statsValue;
+    return { calls: s.calls, rows: s.rows, stages: s.stages.map((st) => ({ ...st })) };
+  }
+
+  resetStats(): void {
+    this.statsValue = this.emptyStats();
+  }
+
+  private emptyStats(): CascadeStats {
+    return { calls: 0, rows: 0, stages: this.stagesValue.map((d) => ({ type: d.type, rows: 0, decided: 0, decidedNormal: 0, decidedAnomalous: 0, forwarded: 0, ms: 0 })) };
+  }
+
+  private routeFor(i: number): ParsedRoute {
+    const r = this.routes.length === 1 && this.stagesValue.length > 2 ? this.routes[0] : this.routes[i];
+    if (r.kind === 'budget' && this.routes.length === 1 && this.stagesValue.length > 2)
+      return { ...r, budget: Math.pow(r.budget, 1 / (this.stagesValue.length - 1)) };
+    return r;
+  }
+
+  protected get minFitRows(): number {
+    return 2;
+  }
+
+  protected async fitMatrix(m: Matrix): Promise<Float32Array> {
+    const S = this.stagesValue.length;
+    const fitScores = await Promise.all(this.stagesValue.map((d) => (this.refit || !d.fitted ? d.fitForRows(m) : d.score(m))));
+    // Routing stages are rescored through the scoring path so the bands are exact for `score`.
+    const scores: Float32Array[] = [];
+    for (let i = 0; i < S; i++) scores.push(i < S - 1 ? await this.stagesValue[i].score(m) : fitScores[i]);
+    const bands: Band[] = [];
+    let reach: number[] = [...Array(m.rows).keys()];
+    for (let i = 0; i < S - 1; i++) {
+      const det = this.stagesValue[i];
+      const sorted = Float64Array.from(reach, (r) => scores[i][r]).sort();
+      const n = sorted.length;
+      const route = this.routeFor(i);
+      let lowRaw: number;
+      let highRaw: number;
+      if (n === 0) {
+        lowRaw = Infinity;
+        highRaw = Infinity;
+      } else if (route.kind === 'quantiles') {
+        lowRaw = quantileSorted(sorted, route.low);
+        highRaw = route.high >= 1 ? Infinity : quantileSorted(sorted, route.high);
+      } else {
+        // At most floor(budget * n) rows in (lowRaw, highRaw]: count ub(high) - ub(low) <= k.
+        const k = Math.floor(route.budget * n);
+        // Default: the band straddles the stage's threshold (its decision boundary, where it is least sure).
+        const high = route.high ?? Math.min(1, upperBound(sorted, det.threshold) / n + route.budget / 2);
+        const nAbove = Math.floor((1 - high) * n);
+        highRaw = nAbove === 0 ? Infinity : sorted[n - 1 - nAbove];
+        const ub = upperBound(sorted, highRaw);
+        lowRaw = ub - 1 - k >= 0 ? sorted[ub - 1 - k] : -Infinity;
+      }
+      const next: number[] = [];
+      for (const r of reach) if (scores[i][r] > lowRaw && scores[i][r] <= highRaw) next.push(r);
+      bands.push({
+        lowRaw,
+        highRaw,
+        low: lowRaw === -Infinity ? 0 : stageScale(det, Float32Array.of(lowRaw))[0],
+        high: highRaw === Infinity ? 1 : stageScale(det, Float32Array.of(highRaw))[0],
+        forwarded: n ? next.length / n : 0,
+      });
+      reach = next;
+    }
+    this.bands = bands;
+    const out = new Float32Array(m.rows);
+    const scaled = scores.map((s, i) => stageScale(this.stagesValue[i], s));
+    for (let r = 0; r < m.rows; r++) {
+      let lo = 0;
+      let span = 1;
+      for (let i = 0; i < S; i++) {
+        const s = scores[i][r];
+        const b = this.bands[i];
+        const v = scaled[i][r];
+        if (i === S - 1 || s <= b.lowRaw || s > b.highRaw) {
+          out[r] = lo + span * v;
+          break;
+        }
+        [lo, span] = this.forward(b, v, lo, span);
+      }
+    }
+    return out;
+  }
+
+  /** Place of a forwarded row: the band [L, H] of this stage, its own position in it weighted by 1 - blend. */
+  private forward(b: Band, v: number, lo: number, span: number): [number, number] {
+    const width = b.high - b.low;
+    const p = width > 0 ? Math.min(1, Math.max(0, (v - b.low) / width)) : 0.5;
+    return [lo + span * (b.low + width * (1 - this.blend) * p), span * width * this.blend];
+  }
+
+  protected async scoreMatrix(m: Matrix): Promise<Float32Array> {
+    return (await this.drive(m)).scores;
+  }
+
+  protected scoreMatrixSync(m: Matrix): Float32Array {
+    return this.runSync(m).scores;
+  }
+
+  /** Scores rows and says which stage (0-based) decided each one. */
+  async scoreWithStage(X: MatrixLike): Promise<{ scores: Float32Array; stage: Uint8Array }> {
+    const m = this.prepareInput(X);
+    return this.drive(m);
+  }
+
+  scoreWithStageSync(X: MatrixLike): { scores: Float32Array; stage: Uint8Array } {
+    return this.runSync(this.prepareInput(X));
+  }
+
+  private runSync(m: Matrix): { scores: Float32Array; stage: Uint8Array } {
+    // The same routing, driven synchronously: every step resolves immediately.
+    const gen = this.routeSteps(m);
+    let step = gen.next();
+    while (!step.done) {
+      const { det, sub } = step.value;
+      const t0 = performance.now();
+      const s = det.scoreSync(sub);
+      step = gen.next({ scores: s, ms: performance.now() - t0 });
+    }
+    return step.value;
+  }
+
+  private async drive(m: Matrix): Promise<{ scores: Float32Array; stage: Uint8Array }> {
+    const gen = this.routeSteps(m);
+    let step = gen.next();
+    while (!step.done) {
+      const { det, sub } = step.value;
+      const t0 = performance.now();
+      const s = await det.score(sub);
+      step = gen.next({ scores: s, ms: performance.now() - t0 });
+    }
+    return step.value;
+  }
+
+  /** The routing as a generator: yields (stage, rows to score), receives their scores, returns the result. */
+  private *routeSteps(m: Matrix): Generator<{ det: Detector; sub: Matrix }, { scores: Float32Array; stage: Uint8Array }, { scores: Float32Array; ms: number }> {
+    const S = this.stagesValue.length;
+    const out = new Float32Array(m.rows);
+    const stage = new Uint8Array(m.rows);
+    const stats = this.statsValue;
+    stats.calls++;
+    stats.rows += m.rows;
+    // rows[k] is the original index of the k-th row reaching this stage; lo/span place it on the scale.
+    let rows: Int32Array | null = null;
+    let sub = m;
+    let lo: Float64Array | null = null;
+    let span: Float64Array | null = null;
+    for (let i = 0; i < S && sub.rows > 0; i++) {
+      const det = this.stagesValue[i];
+      const { scores, ms } = yield { det, sub };
+      const st = stats.stages[i];
+      st.rows += sub.rows;
+      st.ms += ms;
+      const last = i === S - 1;
+      const b = this.bands[i];
+      const scaled = stageScale(det, scores);
+      const n = sub.rows;
+      const next = new Int32Array(last ? 0 : n);
+      const counts: [number, number] = last
+        ? decideAll(scaled, rows, lo, span, out, stage, i)
+        : routeRows(scores, scaled, b.lowRaw, b.highRaw, rows, lo, span, out, stage, i, next);
+      const nNext: number = counts[0];
+      const decidedNormal = counts[1];
+      st.decided += n - nNext;
+      if (last) break;
+      st.decidedNormal += decidedNormal;
+      st.decidedAnomalous += n - nNext - decidedNormal;
+      st.forwarded += nNext;
+      if (nNext === 0) break;
+      // Place each forwarded row inside the band (see `forward`), then gather its features.
+      const width = b.high - b.low;
+      const keep = width * (1 - this.blend);
+      const nlo = new Float64Array(nNext);
+      const nspan = new Float64Array(nNext);
+      const nrows: Int32Array = new Int32Array(nNext);
+      const cols = sub.cols;
+      const gathered = new Float32Array(nNext * cols);
+      const src = sub.data;
+      for (let j = 0; j < nNext; j++) {
+        const k = next[j];
+        const p = width > 0 ? Math.min(1, Math.max(0, (scaled[k] - b.low) / width)) : 0.5;
+        const l0 = lo ? lo[k] : 0;
+        const s0 = span ? span[k] : 1;
+        nlo[j] = l0 + s0 * (b.low + keep * p);
+        nspan[j] = s0 * width * this.blend;
+        nrows[j] = rows ? rows[k] : k;
+        for (let c = 0, o = j * cols, q = k * cols; c < cols; c++) gathered[o + c] = src[q + c];
+      }
+      lo = nlo;
+      span = nspan;
+      rows = nrows;
+      sub = new Matrix(gathered, nNext, cols);
+    }
+    return { scores: out, stage };
+  }
+
+  /**
+   * Each row's explanation comes from the stage that decided it, rescaled so a row's contributions sum
+   * to its cascade score.
+   */
+  protected async explainMatrix(m: Matrix): Promise<Float32Array> {
+    const { scores, stage } = await this.drive(m);
+    const out = new Float32Array(m.rows * m.cols);
+    for (let i = 0; i < this.stagesValue.length; i++) {
+      const idx: number[] = [];
+      for (let r = 0; r < m.rows; r++) if (stage[r] === i) idx.push(r);
+      if (idx.length === 0) continue;
+      const det = this.stagesValue[i];
+      const e = await det.explain(m.selectRows(idx)).catch((err: Error) => {
+        throw new NadirError(`Cascade.explain uses the explanation of the stage that decided each row, but stages[${i}] (${det.type}) cannot give one: ${err.message}`);
+      });
+      const scaled = scaleRows(e.data, idx.length, m.cols, Float32Array.from(idx, (r) => scores[r]));
+      idx.forEach((r, k) => out.set(scaled.subarray(k * m.cols, (k + 1) * m.cols), r * m.cols));
+    }
+    return out;
+  }
+
+  protected exportState(): DetectorState {
+    const arrays: Record<string, Uint8Array | Float64Array> = {};
+    this.stagesValue.forEach((d, j) => (arrays[`stage.${j}`] = d.toBytes()));
+    // Band edges as f64 arrays: JSON cannot hold +-Infinity.
+    arrays['bands'] = Float64Array.from(this.bands.flatMap((b) => [b.lowRaw, b.highRaw, b.low, b.high, b.forwarded]));
+    return { meta: { stages: this.stagesValue.length, stageTypes: this.stagesValue.map((d) => d.type) }, arrays };
+  }
+
+  protected importState(state: DetectorState): void {
+    const S = state.meta.stages;
+    if (!Number.isInteger(S) || (S as number) < 2) throw new ModelFileError('the cascade stage count is missing');
+    const stages: Detector[] = [];
+    for (let j = 0; j < (S as number); j++) stages.push(detectorFromBytes(expectArray(state.arrays, `stage.${j}`, Uint8Array), `cascade stage ${j}`));
+    const b = expectArray(state.arrays, 'bands', Float64Array, 5 * ((S as number) - 1));
+    this.stagesValue = stages;
+    this.bands = [];
+    for (let i = 0; i < (S as number) - 1; i++) this.bands.push({ lowRaw: b[5 * i], highRaw: b[5 * i + 1], low: b[5 * i + 2], high: b[5 * i + 3], forwarded: b[5 * i + 4] });
+    this.statsValue = this.emptyStats();
+  }
+}
+
+registerDetector('Cascade', (o) => new Cascade(o, LOADING));
