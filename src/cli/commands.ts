@@ -46,6 +46,12 @@ export function loadModel(file: string): Detector {
   }
 }
 
+/** " by <method>" when the detector says how its threshold was chosen. */
+function thresholdHow(det: Detector): string {
+  const info = (det as unknown as { thresholdInfo?: { method?: string } }).thresholdInfo;
+  return info && typeof info.method === 'string' ? ` by ${info.method}` : '';
+}
+
 function checkWritable(file: string): void {
   const dir = path.dirname(path.resolve(file));
   let st: fs.Stats;
@@ -159,7 +165,7 @@ export async function fitCommand(argv: string[], out: CommandOut): Promise<void>
   if (!flags.quiet)
     out.stdout.write(
       `${flags.output}: ${det.type} fitted on ${data.X.rows} rows x ${data.X.cols} features in ${fmtSeconds(seconds)}` +
-        ` (threshold ${f32(det.threshold)}, seed ${det.seed}${reader.labelColumn ? `, label column '${reader.labelColumn}' left out` : ''})\n`,
+        ` (threshold ${f32(det.threshold)}${thresholdHow(det)}, seed ${det.seed}${reader.labelColumn ? `, label column '${reader.labelColumn}' left out` : ''})\n`,
     );
 }
 
@@ -376,7 +382,7 @@ export async function evalCommand(argv: string[], out: CommandOut): Promise<void
       `data       ${dataFile}: ${n} rows, ${q.anomalies} labelled anomalies (${pct(q.anomalies / n)})`,
       `ROC-AUC    ${q.rocAuc.toFixed(4)}`,
       `AP         ${q.ap.toFixed(4)}  (average precision; a random ranking scores ${(q.anomalies / n).toFixed(4)})`,
-      `threshold  ${f32(t.threshold)}: flags ${t.flagged} rows (${pct(t.flagged / n)})`,
+      `threshold  ${f32(t.threshold)}${thresholdHow(det)}: flags ${t.flagged} rows (${pct(t.flagged / n)})`,
       `           precision ${t.precision.toFixed(4)}  recall ${t.recall.toFixed(4)}  F1 ${t.f1.toFixed(4)}  (${t.tp} true, ${t.fp} false alarms, ${t.fn} missed)`,
     ].join('\n') + '\n',
   );
