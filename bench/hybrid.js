@@ -217,7 +217,9 @@ async function main() {
   const out = { when: new Date().toISOString(), node: process.version, cpus: require('os').cpus().length, loadavg: require('os').loadavg(), simd: nadir.simdInfo(), quick: cfg.quick, options: { route: cfg.route, cascade: cfg.cascade, aeLayers: cfg.aeLayers ?? 'default' }, results, summaries };
   const dir = path.join(__dirname, 'results');
   fs.mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, cfg.save ? `hybrid-${cfg.save}.json` : 'hybrid.json');
+  // Only full runs over every dataset replace the committed hybrid.json.
+  const partial = cfg.quick || cfg.data.length !== DATASETS.length;
+  const file = path.join(dir, cfg.save ? `hybrid-${cfg.save}.json` : partial ? 'hybrid-latest.json' : 'hybrid.json');
   fs.writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
   console.log(`results: ${path.relative(process.cwd(), file)}`);
 }
