@@ -4,6 +4,8 @@ import { DataError, ModelFileError, NadirError, NotFittedError, OptionError } fr
 import { checkOptionNames, optEnum, optInt, optNumber } from '../options';
 import { decodeModel, encodeModel, readModelFile, writeFileAtomic, ModelContent, TypedArray } from '../io/model-file';
 import { ScoreStream, ScoreStreamOptions, ScoredRecord, StreamInput, scoreIterable } from '../stream/score-stream';
+import { CALIBRATION_METHODS, CalibrationMethod, calibrate, ecdfAt, erf } from '../hybrid/calibration';
+import { ParsedThreshold, ScoreSource, ScoreSummary, ThresholdInfo, ThresholdSpec, computeThreshold, parseThreshold, summarize, tailSize } from '../hybrid/thresholds';
 
 /** Fit input with its column names (what `readCsv` returns): the names are kept as `featureNames`. */
 export interface NamedData {
@@ -17,8 +19,6 @@ export type FitInput = MatrixLike | NamedData;
 function isNamedData(X: unknown): X is NamedData {
   return typeof X === 'object' && X !== null && !Array.isArray(X) && !ArrayBuffer.isView(X) && !(X instanceof Matrix) && 'X' in X;
 }
-import { CALIBRATION_METHODS, CalibrationMethod, calibrate, ecdfAt, erf } from '../hybrid/calibration';
-import { ParsedThreshold, ScoreSource, ScoreSummary, ThresholdInfo, ThresholdSpec, computeThreshold, parseThreshold, summarize, tailSize } from '../hybrid/thresholds';
 
 export { erf };
 
