@@ -12,7 +12,7 @@ const os = require('os');
 const path = require('path');
 const { execSync } = require('child_process');
 const nadir = require('..');
-const { loadDataset, repoRoot } = require('./lib/data');
+const { loadDataset, repoRoot, splitIndices } = require('./lib/data');
 const { printTable } = require('./lib/table');
 
 const DATASETS = ['cardio', 'satellite', 'shuttle', 'mammography', 'mnist'];
@@ -37,30 +37,10 @@ function parseArgs(argv) {
   return o;
 }
 
-function mulberry(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Seeded 60/40 split of the rows. */
+/** Seeded 60/40 split of the rows (bench/lib/data.js). */
 function split(ds, seed) {
-  const n = ds.X.rows;
   const d = ds.X.cols;
-  const idx = Int32Array.from({ length: n }, (_, i) => i);
-  const rand = mulberry(seed * 7919 + 17);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    const t = idx[i];
-    idx[i] = idx[j];
-    idx[j] = t;
-  }
-  const nTrain = Math.floor(0.6 * n);
+  const { train, test } = splitIndices(ds.X.rows, 0.6, seed);
   const take = (rows) => {
     const data = new Float32Array(rows.length * d);
     const labels = new Uint8Array(rows.length);
@@ -70,7 +50,7 @@ function split(ds, seed) {
     });
     return { X: new nadir.Matrix(data, rows.length, d), labels };
   };
-  return { train: take(idx.subarray(0, nTrain)), test: take(idx.subarray(nTrain)) };
+  return { train: take(train), test: take(test) };
 }
 
 const mean = (a) => a.reduce((s, v) => s + v, 0) / a.length;

@@ -46,6 +46,6 @@ export type { CalibrationMethod, CalibrationTable } from './hybrid/calibration';
 export { computeThreshold, parseThreshold, fitGpd } from './hybrid/thresholds';
 export type { ThresholdSpec, ThresholdInfo, ThresholdMethod, ScoreSummary } from './hybrid/thresholds';
 export { GanDetector } from './detectors/gan';
-export type { GanDetectorOptions, GanEpochInfo, GanHistory } from './detectors/gan';
+export type { GanDetectorOptions, GanEpochInfo, GanHistory, GanFitHooks } from './detectors/gan';
 export { ganToOnnx } from './neural/gan-net';
 export type { GanNet, GanScore, GanOnnxOptions } from './neural/gan-net';

@@ -146,6 +146,13 @@ describe('GanDetector', function () {
     assert.deepStrictEqual(Array.from(det.history.dLoss), seen.map((e) => Math.fround(e.dLoss)));
     assert.deepStrictEqual(Array.from(det.history.gLoss), seen.map((e) => Math.fround(e.gLoss)));
     await assert.rejects(fitted({ epochs: 4, onEpoch: () => { throw new Error('stop here'); } }, syn.X), /stop here/);
+    // Per-call hooks (what the CLI passes) override the constructor's; loss / valLoss read like AutoEncoder's.
+    const perCall = [];
+    const h = new nadir.GanDetector({ seed: 1, threads: 1, epochs: 2, logger: () => {}, onEpoch: () => assert.fail('constructor hook called') });
+    await h.fit(syn.X, { onEpoch: (e) => perCall.push(e) });
+    assert.strictEqual(perCall.length, 2);
+    assert.ok(Math.abs(perCall[1].loss - (perCall[1].gLoss + perCall[1].cycleLoss)) < 1e-9 && Number.isNaN(perCall[1].valLoss));
+    await assert.rejects(h.fit(syn.X, { onEpoch: 5 }), nadir.OptionError);
     const ac = new AbortController();
     await assert.rejects(fitted({ epochs: 50, onEpoch: (e) => e.epoch === 2 && ac.abort(), signal: ac.signal }, syn.X), (e) => e instanceof nadir.AbortError);
   });

@@ -13,6 +13,7 @@ const ALIASES: Record<string, string> = {
   AutoEncoder: 'autoencoder',
   ECOD: 'ecod',
   PCA: 'pca',
+  GanDetector: 'gan',
 };
 /** Other names users type. */
 const EXTRA_NAMES: Record<string, string> = { iforest: 'isolation-forest', 'auto-encoder': 'autoencoder', 'variational-auto-encoder': 'vae' };
@@ -32,7 +33,7 @@ export interface DetectorEntry {
   onnx?: boolean;
 }
 
-const NEURAL = /autoencoder|vae|neural/i;
+const NEURAL = /autoencoder|vae|neural|gan/i;
 
 let cache: DetectorEntry[] | undefined;
 

@@ -25,6 +25,16 @@ export interface GanEpochInfo {
   varRatio: number;
   /** Wall-clock seconds of the epoch. */
   seconds: number;
+  /** The encoder + generator objective, gLoss + cycleWeight * cycleLoss (the field progress displays read). */
+  loss: number;
+  /** Always NaN: GAN training keeps no validation split (the field exists for code written for AutoEncoder's EpochInfo). */
+  valLoss: number;
+}
+
+/** Per-call training hooks for `fit`; they override the constructor's. */
+export interface GanFitHooks {
+  onEpoch?: (e: GanEpochInfo) => void;
+  signal?: AbortSignal;
 }
 
 export interface GanHistory {
@@ -92,6 +102,13 @@ function checkFunction(name: string, v: unknown): void {
   if (v !== undefined && typeof v !== 'function') throw new OptionError(`Expected a function for ${OWNER} option '${name}' but received ${typeof v}`);
 }
 
+function checkHooks(h: GanFitHooks): void {
+  checkFunction('onEpoch', h.onEpoch);
+  const s = h.signal as unknown as { aborted?: unknown; addEventListener?: unknown } | undefined;
+  if (s !== undefined && (s === null || typeof s !== 'object' || typeof s.aborted !== 'boolean' || typeof s.addEventListener !== 'function'))
+    throw new OptionError(`Expected an AbortSignal for ${OWNER} option 'signal'`);
+}
+
 /**
  * Bidirectional GAN (BiGAN / ALAD family, Donahue et al. 2017; Zenati et al. 2018) for vector data:
  * encoder E, generator G and a joint discriminator D(x, z) trained adversarially on standardized
@@ -119,15 +136,13 @@ export class GanDetector extends Detector<GanDetectorOptions> {
   private scales: Float32Array = new Float32Array([1, 1, 1]);
   private weights: Float32Array = new Float32Array(3);
   private historyValue?: GanHistory;
+  private callHooks?: GanFitHooks;
 
   constructor(options?: GanDetectorOptions) {
     const { onEpoch, signal, logger, ...rest } = (options ?? {}) as GanDetectorOptions;
     super(OWNER, options === undefined ? undefined : rest, OPTIONS);
-    checkFunction('onEpoch', onEpoch);
+    checkHooks({ onEpoch, signal });
     checkFunction('logger', logger);
-    const s = signal as unknown as { aborted?: unknown; addEventListener?: unknown } | undefined;
-    if (s !== undefined && (s === null || typeof s !== 'object' || typeof s.aborted !== 'boolean' || typeof s.addEventListener !== 'function'))
-      throw new OptionError(`Expected an AbortSignal for ${OWNER} option 'signal'`);
     this.onEpoch = onEpoch;
     this.signal = signal;
     this.logger = logger ?? ((line) => console.warn(line));
@@ -204,6 +219,18 @@ export class GanDetector extends Detector<GanDetectorOptions> {
     return 2;
   }
 
+  /** Fits off the main thread; `hooks` (onEpoch, signal) override the constructor's for this call. */
+  async fit(X: MatrixLike, hooks?: GanFitHooks): Promise<this> {
+    if (hooks !== undefined && (hooks === null || typeof hooks !== 'object')) throw new OptionError(`${OWNER}.fit hooks must be an object with onEpoch and/or signal`);
+    if (hooks) checkHooks(hooks);
+    this.callHooks = hooks;
+    try {
+      return await super.fit(X);
+    } finally {
+      this.callHooks = undefined;
+    }
+  }
+
   private shape(features: number): GanShape {
     const hidden = (inputs: number, outputs: number): LayerShape => ({ inputs, outputs, activation: this.act });
     const stack = (from: number, sizes: number[], to: number): LayerShape[] => {
@@ -233,7 +260,8 @@ export class GanDetector extends Detector<GanDetectorOptions> {
 
   protected async fitMatrix(m: Matrix): Promise<Float32Array> {
     const shape = this.shape(m.cols);
-    const signal = this.signal;
+    const signal = this.callHooks?.signal ?? this.signal;
+    const onEpoch = this.callHooks?.onEpoch ?? this.onEpoch;
     const cancelled = () => new AbortError(`${OWNER} training was cancelled by its AbortSignal`, { cause: signal?.reason });
     if (signal?.aborted) throw cancelled();
     const flag = new Int32Array(1);
@@ -265,13 +293,15 @@ export class GanDetector extends Detector<GanDetectorOptions> {
       dFake: a[o + 5],
       varRatio: a[o + 6],
       seconds: a[o + 7],
+      loss: a[o + 2] + this.trainOpts.cycleWeight * a[o + 3],
+      valLoss: NaN,
     });
     const cb = (a: Float64Array) => {
       if (failed) return;
       const e = toInfo(a);
       try {
         warnCollapse(e);
-        this.onEpoch?.(e);
+        onEpoch?.(e);
       } catch (err) {
         failed = true;
         userError = err;
