@@ -19,7 +19,7 @@ const readline = require('readline');
 const { monitorEventLoopDelay } = require('perf_hooks');
 const nadir = require('..');
 const { decodeModel, encodeModel } = require('../dist/io/model-file');
-const { dataDir, repoRoot } = require('./lib/data');
+const { dataDir, repoRoot, splitIndices } = require('./lib/data');
 const { printTable } = require('./lib/table');
 const { now, seconds: secondsSince, median, latency: timeCalls } = require('./lib/timing');
 
@@ -54,34 +54,11 @@ function datasetFile(name) {
   return fs.existsSync(shippedFile) ? shippedFile : null;
 }
 
-function mulberry(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Seeded split: `frac` of the rows to train (sorted indices), the rest to test. */
-function split(n, frac, seed) {
-  const rand = mulberry(seed);
-  const idx = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [idx[i], idx[j]] = [idx[j], idx[i]];
-  }
-  const cut = Math.floor(frac * n);
-  return { train: idx.slice(0, cut).sort((a, b) => a - b), test: idx.slice(cut).sort((a, b) => a - b) };
-}
-
 function load(name, seed = 42) {
   const file = datasetFile(name);
   if (!file) return null;
   const { X, labels } = nadir.readCsv(file, { label: 'label' });
-  const { train, test } = split(X.rows, 0.6, seed);
+  const { train, test } = splitIndices(X.rows, 0.6, seed);
   return { name, file, X, Xtr: X.selectRows(train), Xte: X.selectRows(test), yte: Uint8Array.from(test, (i) => (labels[i] > 0 ? 1 : 0)), train, test };
 }
 

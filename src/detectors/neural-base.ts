@@ -23,7 +23,7 @@ import {
   scoreSyncNative,
   trainNetwork,
 } from '../neural/native-net';
-import { Detector, DetectorOptions, DetectorState } from './base';
+import { Detector, DetectorOptions, DetectorState, FitInput } from './base';
 
 export interface NeuralOptions extends DetectorOptions {
   /** Activation of the hidden layers: 'relu' (default), 'tanh', 'sigmoid' or 'identity'. */
@@ -233,7 +233,7 @@ export abstract class NeuralDetector<O extends NeuralOptions> extends Detector<O
   }
 
   /** Fits off the main thread; `hooks` (onEpoch, signal) override the constructor's for this call. */
-  async fit(X: MatrixLike, hooks?: FitHooks): Promise<this> {
+  async fit(X: FitInput, hooks?: FitHooks): Promise<this> {
     this.callHooks = checkHooks(this.type, hooks);
     try {
       return await super.fit(X);
