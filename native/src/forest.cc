@@ -836,7 +836,7 @@ NADIR_TARGET_AVX512 void plan_rows_avx512(const ForestView& f, const ForestPlan&
 NADIR_TARGET_AVX512 void score_axis_avx512(const ForestView& f, const ForestPlan* plan, const float* x, size_t rows, float* out, double scale) {
   const size_t nf = f.n_features;
   size_t i = 0;
-  if (plan) {
+  if (plan) {  // built only for nf <= kPlanMaxFeatures
     alignas(64) float xt[4 * 16 * kPlanMaxFeatures];
     for (; i + 64 <= rows; i += 64) {
       transpose16_avx512(x + i * nf, nf, 4, xt);
