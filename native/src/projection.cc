@@ -57,34 +57,36 @@ NADIR_TARGET_AVX512 static inline __m512 reduce16(ProjReduce mode, __m512 p, __m
 
 // NB consecutive 16-row blocks at once (rows [0, nrows) of `base`, nrows > 16 * (NB - 1)): each
 // broadcast matrix entry then feeds NB FMAs. Per-lane arithmetic does not depend on NB.
-// Up to 16 features: a full block of 16 rows is d contiguous vectors, and each feature's column is
-// assembled from them with two-source permutes (lane r reads element r * d + j of the block) instead
-// of a gather, which is several times slower. The values are the same, so results are too.
-struct Transpose16 {
-  __m512i idx[16];       // per feature j: r * d + j (the permutes use its low 5 bits)
-  __mmask16 pick[16][8];  // per feature j and register pair q: lanes whose element lies in pair q
-};
-
-NADIR_TARGET_AVX512 static void transpose16_setup(size_t d, Transpose16* tp) {
-  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  for (size_t j = 0; j < d; ++j) {
-    tp->idx[j] = _mm512_add_epi32(_mm512_mullo_epi32(lane, _mm512_set1_epi32(static_cast<int>(d))), _mm512_set1_epi32(static_cast<int>(j)));
-    for (size_t q = 0; q < 8; ++q)
-      tp->pick[j][q] = _mm512_cmpeq_epi32_mask(_mm512_srli_epi32(tp->idx[j], 5), _mm512_set1_epi32(static_cast<int>(q)));
+// t[j * stride + lane] = feature j of row `lane` of the 16 rows at x, for d <= 16 features: each row
+// is loaded into one vector and the 16 x 16 block is transposed with in-lane unpacks and shuffles,
+// then 128-bit lane shuffles, instead of d gathers (which are several times slower). The values
+// are the same, so results are too.
+NADIR_TARGET_AVX512 static inline void transpose16_block(const float* x, size_t d, float* t, size_t stride) {
+  const __mmask16 row = static_cast<__mmask16>((1u << d) - 1u);
+  __m512 a[16], u[16];
+  for (size_t r = 0; r < 16; ++r) a[r] = _mm512_maskz_loadu_ps(row, x + r * d);
+  // Per 128-bit lane L: a[2p] <- rows 2p, 2p+1 of columns 4L, 4L+1; a[2p+1] <- of 4L+2, 4L+3.
+  for (int p = 0; p < 8; ++p) {
+    const __m512 lo = _mm512_unpacklo_ps(a[2 * p], a[2 * p + 1]);
+    a[2 * p + 1] = _mm512_unpackhi_ps(a[2 * p], a[2 * p + 1]);
+    a[2 * p] = lo;
   }
-}
-
-// t[j * stride + lane] = feature j of row `lane` of the 16 rows at x (d <= 16).
-NADIR_TARGET_AVX512 static inline void transpose16_block(const float* x, size_t d, const Transpose16& tp, float* t, size_t stride) {
-  __m512 r[16];
-  for (size_t q = 0; q < d; ++q) r[q] = _mm512_loadu_ps(x + 16 * q);
-  if (d % 2) r[d] = _mm512_setzero_ps();
-  const size_t pairs = (d + 1) / 2;
-  for (size_t j = 0; j < d; ++j) {
-    __m512 v = _mm512_permutex2var_ps(r[0], tp.idx[j], r[1]);
-    for (size_t q = 1; q < pairs; ++q)
-      v = _mm512_mask_mov_ps(v, tp.pick[j][q], _mm512_permutex2var_ps(r[2 * q], tp.idx[j], r[2 * q + 1]));
-    _mm512_store_ps(t + j * stride, v);
+  // u[4g + m], lane L: rows 4g..4g+3 of column 4L + m.
+  for (int g = 0; g < 4; ++g) {
+    u[4 * g] = _mm512_shuffle_ps(a[4 * g], a[4 * g + 2], 0x44);
+    u[4 * g + 1] = _mm512_shuffle_ps(a[4 * g], a[4 * g + 2], 0xEE);
+    u[4 * g + 2] = _mm512_shuffle_ps(a[4 * g + 1], a[4 * g + 3], 0x44);
+    u[4 * g + 3] = _mm512_shuffle_ps(a[4 * g + 1], a[4 * g + 3], 0xEE);
+  }
+  // Column 4L + m = lane L of u[m], u[4 + m], u[8 + m], u[12 + m].
+  for (size_t m = 0; m < 4 && m < d; ++m) {
+    const __m512 v0 = _mm512_shuffle_f32x4(u[m], u[4 + m], 0x44), v1 = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0x44);
+    _mm512_store_ps(t + m * stride, _mm512_shuffle_f32x4(v0, v1, 0x88));
+    if (4 + m < d) _mm512_store_ps(t + (4 + m) * stride, _mm512_shuffle_f32x4(v0, v1, 0xDD));
+    if (8 + m >= d) continue;
+    const __m512 v2 = _mm512_shuffle_f32x4(u[m], u[4 + m], 0xEE), v3 = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0xEE);
+    _mm512_store_ps(t + (8 + m) * stride, _mm512_shuffle_f32x4(v2, v3, 0x88));
+    if (12 + m < d) _mm512_store_ps(t + (12 + m) * stride, _mm512_shuffle_f32x4(v2, v3, 0xDD));
   }
 }
 
@@ -94,7 +96,7 @@ NADIR_TARGET_AVX512 static inline void blocks_avx512(const float* base, size_t n
                                                      bool lower, ProjReduce mode,
                                                      const float* weight, const float* scale,
                                                      float* out, float* t, __m512i gidx,
-                                                     __m512i sidx, const Transpose16* tp) {
+                                                     __m512i sidx) {
   constexpr size_t L = 16;
   const bool dist = mode == ProjReduce::Distance;
   __mmask16 m[NB];
@@ -106,9 +108,9 @@ NADIR_TARGET_AVX512 static inline void blocks_avx512(const float* base, size_t n
     acc[b] = _mm512_setzero_ps();
   }
   // Block transpose: t[(j * NB + b) * 16 + lane] = feature j of row b * 16 + lane, centered.
-  const bool permuted = tp && nrows == NB * L;
+  const bool permuted = d <= 16 && nrows == NB * L;
   if (permuted)
-    for (int b = 0; b < NB; ++b) transpose16_block(base + b * L * d, d, *tp, t + b * L, NB * L);
+    for (int b = 0; b < NB; ++b) transpose16_block(base + b * L * d, d, t + b * L, NB * L);
   for (size_t j = 0; j < d; ++j) {
     const __m512 c = _mm512_set1_ps(center[j]);
     for (int b = 0; b < NB; ++b) {
@@ -194,17 +196,11 @@ NADIR_TARGET_AVX512 static void project_rows_avx512(const float* x, size_t rows,
   const __m512i gidx = _mm512_mullo_epi32(lane, _mm512_set1_epi32(static_cast<int>(d)));
   const __m512i sidx = _mm512_mullo_epi32(lane, _mm512_set1_epi32(static_cast<int>(k)));
   const size_t stride = mode == ProjReduce::Store ? k : 1;
-  Transpose16 transpose;
-  const Transpose16* tp = nullptr;
-  if (d <= 16) {
-    transpose16_setup(d, &transpose);
-    tp = &transpose;
-  }
   size_t i = 0;
   for (; i + L < rows; i += 2 * L)
-    blocks_avx512<2>(x + i * d, std::min(2 * L, rows - i), d, center, w, k, lower, mode, weight, scale, out + i * stride, t, gidx, sidx, tp);
+    blocks_avx512<2>(x + i * d, std::min(2 * L, rows - i), d, center, w, k, lower, mode, weight, scale, out + i * stride, t, gidx, sidx);
   if (i < rows)
-    blocks_avx512<1>(x + i * d, rows - i, d, center, w, k, lower, mode, weight, scale, out + i * stride, t, gidx, sidx, tp);
+    blocks_avx512<1>(x + i * d, rows - i, d, center, w, k, lower, mode, weight, scale, out + i * stride, t, gidx, sidx);
 }
 
 // ---------------------------------------------------------------- AVX2: 8 rows per vector
