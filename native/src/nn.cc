@@ -192,11 +192,10 @@ struct Workspace {
   }
 };
 
-// Backward through one layer: b.d holds dLoss/d(layer output) on entry (it is overwritten).
-// Writes the parameter gradients into grad and, when dX is given, dLoss/dX (or adds to it).
-// g (rows x out) holds dLoss/d(layer output) on entry and is overwritten; a is the layer's output;
-// mask (or null) the dropout mask; xhat/rstd the layer-norm values (when L.norm). Parameter
-// gradients are written to gw, gb and (with norm) gn = [dgamma, dbeta].
+// Backward through one layer. g (rows x out) holds dLoss/d(layer output) on entry and is
+// overwritten; a is the layer's output; mask (or null) the dropout mask; xhat/rstd the layer-norm
+// values (when L.norm). Parameter gradients are written to gw, gb and (with norm) gn = [dgamma,
+// dbeta]; dX, when given, receives dLoss/dX (or gains it with add_dX).
 template <class T>
 void layer_backward_raw(const LayerSpec& L, const LP<T>& P, const T* X, int n, T* g, const T* a,
                         const T* mask, const T* xhat_p, const T* rstd, T* gw, T* gb, T* gn, T* dX,
@@ -255,6 +254,8 @@ void layer_backward_raw(const LayerSpec& L, const LP<T>& P, const T* X, int n, T
   if (dX) gemmT(n, L.in, out, g, out, 1, P.w, L.in, dX, L.in, add_dX, nullptr);
 }
 
+// The trainer's form: b.d holds dLoss/d(layer output) on entry (it is overwritten); the parameter
+// gradients go into grad at the layer's offsets and, when dX is given, dLoss/dX (or adds to it).
 template <class T>
 void layer_backward(const LayerSpec& L, const LP<T>& P, const T* X, int n,
                     typename Workspace<T>::Buf& b, bool dropout, T* grad, T* dX, bool add_dX) {
