@@ -265,10 +265,12 @@ describe('GanDetector', function () {
         const native = score === det.scoreType ? det.scoreSync(X) : pick(comps, det, score);
         assert.ok(maxRelDiff(out.score.data, native) <= 1e-4, `${score}: ${maxRelDiff(out.score.data, native)}`);
         assert.deepStrictEqual(out.reconstruction.dims, [300, 21]);
+        await session.release();
       }
     }
     const lean = await ort.InferenceSession.create(cardioDet.toOnnx({ reconstruction: false, opset: 17 }));
     assert.deepStrictEqual(lean.outputNames, ['score']);
+    await lean.release();
     assert.throws(() => cardioDet.toOnnx({ score: 'bogus' }), nadir.OptionError);
     assert.throws(() => cardioDet.toOnnx({ opset: 9 }), nadir.OptionError);
   });
