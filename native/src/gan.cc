@@ -237,7 +237,8 @@ void power_step(const float* W, int out, int in, SpectralState& st) {
 }  // namespace
 
 template <class T>
-void spectral_backward(const T* W, int out, int in, const T* u, const T* v, T sigma, const T* g_sn, T* g) {
+void spectral_backward(const T* W, int out, int in, const double* u, const double* v, double sigma,
+                       const T* g_sn, T* g) {
   const size_t n = static_cast<size_t>(out) * in;
   double lam = 0;  // <G, W_sn>
   for (size_t q = 0; q < n; ++q) lam += static_cast<double>(g_sn[q]) * W[q] / sigma;
@@ -247,7 +248,7 @@ void spectral_backward(const T* W, int out, int in, const T* u, const T* v, T si
       g[q] = static_cast<T>((g_sn[q] - lam * u[o] * v[i]) / sigma);
     }
 }
-template void spectral_backward<float>(const float*, int, int, const float*, const float*, float, const float*, float*);
+template void spectral_backward<float>(const float*, int, int, const double*, const double*, double, const float*, float*);
 template void spectral_backward<double>(const double*, int, int, const double*, const double*, double, const double*, double*);
 
 // ---------------------------------------------------------------- plan
@@ -341,9 +342,8 @@ TrainResult train(const Spec& spec, const float* X, size_t rows, const TrainOpti
   }
   const size_t L = spec.layers.size();
   const size_t d0 = static_cast<size_t>(spec.n_e + spec.n_g);
-  // Spectral normalization: seeded unit u per D layer; effective weights in wsn.
+  // Spectral normalization: a seeded unit u per D layer.
   std::vector<SpectralState> sn(L);
-  std::vector<std::vector<float>> wsn(L);
   Gauss sn_rng(mix(opt.seed, 4));
   for (size_t l = d0; l < L; ++l) {
     sn[l].u.resize(spec.layers[l].out);
@@ -351,7 +351,6 @@ TrainResult train(const Spec& spec, const float* X, size_t rows, const TrainOpti
     double nu = 0;
     for (auto& x : sn[l].u) { x = sn_rng.next(); nu += x * x; }
     for (auto& x : sn[l].u) x /= std::sqrt(nu) + 1e-12;
-    wsn[l].resize(static_cast<size_t>(spec.layers[l].in) * spec.layers[l].out);
   }
   // Effective D weights: W / sigma after one power iteration (or W itself without normalization).
   std::vector<float> Peff;
@@ -363,7 +362,7 @@ TrainResult train(const Spec& spec, const float* X, size_t rows, const TrainOpti
       const LayerSpec& ls = spec.layers[l];
       power_step(P.data() + ls.w, ls.out, ls.in, sn[l]);
       const float inv = static_cast<float>(1.0 / sn[l].sigma);
-      for (size_t q = 0; q < wsn[l].size(); ++q) Peff[ls.w + q] = P[ls.w + q] * inv;
+      for (size_t q = 0; q < static_cast<size_t>(ls.in) * ls.out; ++q) Peff[ls.w + q] = P[ls.w + q] * inv;
     }
     model.bind(Peff.data(), d0, L);
   };
@@ -410,9 +409,8 @@ TrainResult train(const Spec& spec, const float* X, size_t rows, const TrainOpti
       if (opt.spectral_norm)
         for (size_t l = d0; l < L; ++l) {
           const LayerSpec& ls = spec.layers[l];
-          std::vector<float> u(sn[l].u.begin(), sn[l].u.end()), vv(sn[l].v.begin(), sn[l].v.end());
-          std::vector<float> gsn(grad.begin() + ls.w, grad.begin() + ls.w + wsn[l].size());
-          spectral_backward<float>(P.data() + ls.w, ls.out, ls.in, u.data(), vv.data(), static_cast<float>(sn[l].sigma), gsn.data(), grad.data() + ls.w);
+          spectral_backward<float>(P.data() + ls.w, ls.out, ls.in, sn[l].u.data(), sn[l].v.data(), sn[l].sigma,
+                                   grad.data() + ls.w, grad.data() + ls.w);
         }
       nn::adam_update(P.data() + eg_end, grad.data() + eg_end, m.data() + eg_end, v.data() + eg_end, d_end - eg_end, opt.lr_d, opt.beta1, opt.beta2, opt.adam_eps, ++t_d);
       refresh_d();
@@ -470,7 +468,7 @@ TrainResult train(const Spec& spec, const float* X, size_t rows, const TrainOpti
     for (size_t l = d0; l < L; ++l) {
       const LayerSpec& ls = spec.layers[l];
       const float inv = static_cast<float>(1.0 / sn[l].sigma);
-      for (size_t q = 0; q < wsn[l].size(); ++q) P[ls.w + q] *= inv;
+      for (size_t q = 0; q < static_cast<size_t>(ls.in) * ls.out; ++q) P[ls.w + q] *= inv;
     }
   return res;
 }

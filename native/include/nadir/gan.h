@@ -86,8 +86,9 @@ double loss_and_grad(const Spec& spec, const double* params, const double* Z, co
                      size_t rows, int player, double real_label, double cycle_weight, double* grad);
 
 // Spectral normalization W_sn = W / sigma, sigma = u^T W v with u, v the (constant) power-iteration
-// vectors: given dL/dW_sn, returns dL/dW = (G - <G, W_sn> u v^T) / sigma.
+// vectors: given dL/dW_sn, returns dL/dW = (G - <G, W_sn> u v^T) / sigma. g may be g_sn (in place).
 template <class T>
-void spectral_backward(const T* W, int out, int in, const T* u, const T* v, T sigma, const T* g_sn, T* g);
+void spectral_backward(const T* W, int out, int in, const double* u, const double* v, double sigma,
+                       const T* g_sn, T* g);
 
 }  // namespace nadir::gan
