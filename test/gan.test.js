@@ -281,6 +281,27 @@ describe('GanDetector', function () {
     for (const r of runs) assert.ok(maxRelDiff(r.result, runs[0].result) <= 1e-4, r.level);
   });
 
+  it('process.exit() or terminating a worker_thread during training neither hangs nor crashes', () => {
+    const { execFileSync } = require('child_process');
+    const root = require('path').join(__dirname, '..').replace(/\\/g, '/');
+    const run = (script) => execFileSync(process.execPath, ['-e', script], { cwd: root, timeout: 20000 }).toString();
+    const setup = `const nadir = require('${root}'); const rows = []; for (let i = 0; i < 300; i++) rows.push([Math.sin(i), Math.cos(i), i % 5]);`;
+    assert.strictEqual(run(`${setup} new nadir.GanDetector({ seed: 1, epochs: 1e6, threads: 1 }).fit(rows); setTimeout(() => { console.log('bye'); process.exit(0); }, 100);`).trim(), 'bye');
+    const out = run(`
+      const { Worker } = require('worker_threads');
+      (async () => {
+        for (const hook of ['', ', onEpoch: () => {}']) {
+          const w = new Worker(\`${setup} const { parentPort } = require('worker_threads');
+            new nadir.GanDetector({ seed: 1, epochs: 1e6, threads: 1, logger: () => {} \${hook} }).fit(rows); parentPort.postMessage('go');\`, { eval: true });
+          await new Promise((r) => w.once('message', r));
+          await new Promise((r) => setTimeout(r, 50));
+          await w.terminate();
+        }
+        console.log('done');
+      })();`);
+    assert.strictEqual(out.trim(), 'done');
+  });
+
   it('rejects bad input and options with clear errors', async () => {
     const det = new nadir.GanDetector({ seed: 1 });
     assert.throws(() => det.scoreSync(cardio.X), nadir.NotFittedError);
