@@ -7,11 +7,11 @@ const { rng, shipped, synthetic, tmpFile, maxRelDiff, atEachLevel } = require('.
 
 const ACT = { identity: 0, relu: 1, tanh: 2, sigmoid: 3, leakyRelu: 4 };
 
-// A small GAN plan: E d -> h -> k, G k -> h -> d, D (d + k) -> h -> h2 -> 1.
-function smallGan(d, k, act) {
+// A small GAN plan: E d -> h -> k, G k -> h -> d, D (d + k) -> h -> h2 -> 1, and with cycle, X 2d -> h -> 1.
+function smallGan(d, k, act, cycle) {
   const a = ACT[act];
-  const layers = [[d, 5, a], [5, k, 0], [k, 5, a], [5, d, 0], [d + k, 6, a], [6, 3, a], [3, 1, 0]];
-  const plan = Int32Array.from([1, d, k, 2, 2, 3, ...layers.flat()]);
+  const layers = [[d, 5, a], [5, k, 0], [k, 5, a], [5, d, 0], [d + k, 6, a], [6, 3, a], [3, 1, 0], ...(cycle ? [[2 * d, 4, a], [4, 1, 0]] : [])];
+  const plan = Int32Array.from([1, d, k, 2, 2, 3, cycle ? 2 : 0, ...layers.flat()]);
   let size = 2 * d;
   const owner = [];
   layers.forEach(([i, o], l) => {
@@ -21,11 +21,11 @@ function smallGan(d, k, act) {
   return { plan, size, owner, first: 2 * d };
 }
 
-function gradCheckGan(act, player) {
+function gradCheckGan(act, player, cycle = false) {
   const d = 4;
   const k = 2;
   const rows = 5;
-  const { plan, size, owner, first } = smallGan(d, k, act);
+  const { plan, size, owner, first } = smallGan(d, k, act, cycle);
   const rand = rng(17);
   const P = Float64Array.from({ length: size }, (_, i) => (i < first ? 0 : (rand() * 2 - 1) * 0.8));
   const Z = Float64Array.from({ length: rows * d }, () => (rand() * 2 - 1) * 1.5);
@@ -77,6 +77,10 @@ describe('GanDetector', function () {
       it(`discriminator BCE-with-logits loss (label smoothing 0.9), ${act}`, () => gradCheckGan(act, 0));
       it(`encoder + generator non-saturating BCE + cycle loss, ${act}`, () => gradCheckGan(act, 1));
     }
+    it('with the cycle discriminator D_xx: both players', () => {
+      gradCheckGan('leakyRelu', 0, true);
+      gradCheckGan('leakyRelu', 1, true);
+    });
 
     it('spectral normalization backward (u, v held constant, as in training)', () => {
       const out = 4;
@@ -120,6 +124,7 @@ describe('GanDetector', function () {
     assert.deepStrictEqual(shape(net.encoder), [[21, 64, 'leakyRelu'], [64, 16, 'identity']]);
     assert.deepStrictEqual(shape(net.generator), [[16, 64, 'leakyRelu'], [64, 21, 'identity']]);
     assert.deepStrictEqual(shape(net.discriminator), [[37, 128, 'leakyRelu'], [128, 64, 'leakyRelu'], [64, 1, 'identity']]);
+    assert.deepStrictEqual(net.cycleDiscriminator, []);
     assert.strictEqual(cardioDet.scoreType, 'reconstruction');
     const h = cardioDet.history;
     for (const k of ['dLoss', 'gLoss', 'cycleLoss', 'dReal', 'dFake', 'varRatio']) {
@@ -268,6 +273,17 @@ describe('GanDetector', function () {
         await session.release();
       }
     }
+    // ALAD's cycle discriminator: the feature score comes from D_xx.
+    const cyc = new nadir.GanDetector({ seed: 1, threads: 1, epochs: 5, cycleDiscriminator: true, score: 'feature', logger: () => {} });
+    await cyc.fit(cardio.X);
+    assert.strictEqual(cyc.network.cycleDiscriminator.length, 3);
+    assert.deepStrictEqual(cyc.network.cycleDiscriminator.map((l) => [l.inputs, l.outputs]), [[42, 128], [128, 64], [64, 1]]);
+    const cs = await ort.InferenceSession.create(cyc.toOnnx());
+    const co = await cs.run({ input: new ort.Tensor('float32', X.data, [X.rows, X.cols]) });
+    assert.ok(maxRelDiff(co.score.data, cyc.scoreSync(X)) <= 1e-4);
+    await cs.release();
+    const cycBack = nadir.GanDetector.fromBytes(cyc.toBytes());
+    assert.deepStrictEqual(cycBack.scoreSync(X), cyc.scoreSync(X));
     const lean = await ort.InferenceSession.create(cardioDet.toOnnx({ reconstruction: false, opset: 17 }));
     assert.deepStrictEqual(lean.outputNames, ['score']);
     await lean.release();
@@ -328,7 +344,7 @@ describe('GanDetector', function () {
     opt({ activation: 'gelu' }, /activation/);
     // The native layer re-checks what it is handed.
     const p = synDet.network;
-    assert.throws(() => native.ganScore(Int32Array.from([1, 8, 8, 1, 1, 1, 8, 8, 0, 8, 8, 0, 16, 1, 0]), new Float32Array(10), new Float32Array(8), 1, 0, new Float32Array(3), new Float32Array(1), null, null, 1), /discriminator needs|2\.\.64/);
+    assert.throws(() => native.ganScore(Int32Array.from([1, 8, 8, 1, 1, 1, 0, 8, 8, 0, 8, 8, 0, 16, 1, 0]), new Float32Array(10), new Float32Array(8), 1, 0, new Float32Array(3), new Float32Array(1), null, null, 1), /discriminator needs|2\.\.64/);
     assert.ok(p);
   });
 });

@@ -72,7 +72,7 @@ struct Model {
 template <class T>
 struct Work {
   std::vector<std::vector<T>> a, d;  // per layer: activations and their gradients
-  std::vector<T> gin, dgin, din, ddin, dz;
+  std::vector<T> gin, dgin, din, ddin, xin, dxin;
   int cap = 0;
   void ensure(const Spec& s, int n) {
     if (n <= cap) return;
@@ -81,7 +81,7 @@ struct Work {
     a.resize(L);
     d.resize(L);
     for (size_t l = 0; l < L; ++l) {
-      // E runs on n rows, G and D on 2n.
+      // E runs on n rows, G, D and X on 2n.
       size_t rows = static_cast<int>(l) < s.n_e ? n : 2 * static_cast<size_t>(n);
       a[l].resize(rows * s.layers[l].out);
       d[l].resize(rows * s.layers[l].out);
@@ -91,7 +91,10 @@ struct Work {
     dgin.resize(2 * n * k);
     din.resize(2 * n * (f + k));
     ddin.resize(2 * n * (f + k));
-    dz.resize(n * k);
+    if (s.n_x) {
+      xin.resize(2 * n * 2 * f);
+      dxin.resize(2 * n * 2 * f);
+    }
   }
 };
 
@@ -119,8 +122,9 @@ void backward_chain(const Model<T>& m, Work<T>& w, size_t from, size_t to, const
 template <class T>
 struct Step {
   const Spec& s;
-  size_t e0, g0, d0, dn;  // layer ranges
-  explicit Step(const Spec& sp) : s(sp), e0(0), g0(sp.n_e), d0(sp.n_e + sp.n_g), dn(sp.layers.size()) {}
+  size_t e0, g0, d0, dn, xn;  // layer ranges: E [e0, g0), G [g0, d0), D [d0, dn), X [dn, xn)
+  explicit Step(const Spec& sp)
+      : s(sp), e0(0), g0(sp.n_e), d0(sp.n_e + sp.n_g), dn(sp.n_e + sp.n_g + sp.n_d), xn(sp.layers.size()) {}
 
   // E on the real rows, then G on [prior draws; E(x)]: fakes in rows [0, n), reconstructions in [n, 2n).
   const T* forward_eg(const Model<T>& m, Work<T>& w, const T* Z, const T* zp, int n) const {
@@ -145,39 +149,56 @@ struct Step {
       std::memcpy(din + (n + i) * c, xg + i * f, sizeof(T) * f);
       std::memcpy(din + (n + i) * c + f, zp + i * k, sizeof(T) * k);
     }
+    if (s.n_x) {
+      // X on (x, x) in rows [0, n) and (x, G(E(x))) in [n, 2n).
+      T* xin = w.xin.data();
+      for (int i = 0; i < n; ++i) {
+        std::memcpy(xin + i * 2 * f, Z + i * f, sizeof(T) * f);
+        std::memcpy(xin + i * 2 * f + f, Z + i * f, sizeof(T) * f);
+        std::memcpy(xin + (n + i) * 2 * f, Z + i * f, sizeof(T) * f);
+        std::memcpy(xin + (n + i) * 2 * f + f, xg + (n + i) * f, sizeof(T) * f);
+      }
+      forward_chain(m, w, dn, xn, xin, 2 * n);
+    }
     return forward_chain(m, w, d0, dn, din, 2 * n);
   }
 
-  // D's loss: mean BCE(real, real_label) + mean BCE(fake, 0). Gradients of D's layers into grad.
-  double d_loss(const Model<T>& m, Work<T>& w, int n, double real_label, T* grad, double* p_real, double* p_fake) const {
-    const T* logit = w.a[dn - 1].data();
-    T* dl = w.d[dn - 1].data();
+  // BCE of one discriminator's 2n logits (rows [0, n) against t_real, [n, 2n) against t_fake) and
+  // its gradient, scaled by 1/n, into the logit layer's d buffer.
+  double bce_rows(Work<T>& w, size_t last, int n, double t_real, double t_fake, double* p_real, double* p_fake) const {
+    const T* logit = w.a[last].data();
+    T* dl = w.d[last].data();
     double loss = 0, pr = 0, pf = 0;
     for (int i = 0; i < 2 * n; ++i) {
-      const double t = i < n ? real_label : 0.0, sg = sigmoid(logit[i]);
+      const double t = i < n ? t_real : t_fake, sg = sigmoid(logit[i]);
       loss += bce(logit[i], t);
       (i < n ? pr : pf) += sg;
       dl[i] = static_cast<T>((sg - t) / n);
     }
     if (p_real) *p_real = pr / n;
     if (p_fake) *p_fake = pf / n;
-    if (grad) backward_chain(m, w, d0, dn, w.din.data(), 2 * n, grad, static_cast<T*>(nullptr));
     return loss / n;
   }
 
-  // E and G's loss: non-saturating BCE with flipped labels (real pairs -> 0, fakes -> 1) plus
-  // cycle_weight * mean_ij (G(E(x)) - x)^2. dgrad is scratch for D's parameter gradients.
+  // D's loss: mean BCE(real, real_label) + mean BCE(fake, 0), plus X's the same way. Gradients of
+  // D's and X's layers into grad.
+  double d_loss(const Model<T>& m, Work<T>& w, int n, double real_label, T* grad, double* p_real, double* p_fake) const {
+    double loss = bce_rows(w, dn - 1, n, real_label, 0.0, p_real, p_fake);
+    if (grad) backward_chain(m, w, d0, dn, w.din.data(), 2 * n, grad, static_cast<T*>(nullptr));
+    if (s.n_x) {
+      loss += bce_rows(w, xn - 1, n, real_label, 0.0, nullptr, nullptr);
+      if (grad) backward_chain(m, w, dn, xn, w.xin.data(), 2 * n, grad, static_cast<T*>(nullptr));
+    }
+    return loss;
+  }
+
+  // E and G's loss: non-saturating BCE with flipped labels (real pairs -> 0, fakes -> 1) against D
+  // (and X) plus cycle_weight * mean_ij (G(E(x)) - x)^2. dgrad is scratch for D's and X's
+  // parameter gradients.
   double ge_loss(const Model<T>& m, Work<T>& w, const T* Z, int n, double cycle_weight, T* grad, T* dgrad, double* cycle) const {
     const size_t f = s.features, k = s.latent, c = f + k;
-    const T* logit = w.a[dn - 1].data();
-    T* dl = w.d[dn - 1].data();
-    double adv = 0;
-    for (int i = 0; i < 2 * n; ++i) {
-      const double t = i < n ? 0.0 : 1.0;
-      adv += bce(logit[i], t);
-      dl[i] = static_cast<T>((sigmoid(logit[i]) - t) / n);
-    }
-    adv /= n;
+    double adv = bce_rows(w, dn - 1, n, 0.0, 1.0, nullptr, nullptr);
+    if (s.n_x) adv += bce_rows(w, xn - 1, n, 0.0, 1.0, nullptr, nullptr);
     const T* xg = xgen(w);
     double cyc = 0;
     const double cs = 2.0 * cycle_weight / (static_cast<double>(n) * f);
@@ -194,6 +215,13 @@ struct Step {
     const T* dd = w.ddin.data();
     // Fakes' x part feeds G's rows [0, n); real pairs' z part feeds E's output.
     for (int i = 0; i < n; ++i) std::memcpy(dgo + i * f, dd + (n + i) * c, sizeof(T) * f);
+    if (s.n_x) {
+      // X sees G(E(x)) in the second half of its fake rows.
+      backward_chain(m, w, dn, xn, w.xin.data(), 2 * n, dgrad, w.dxin.data());
+      const T* dx = w.dxin.data();
+      for (int i = 0; i < n; ++i)
+        for (size_t j = 0; j < f; ++j) dgo[(n + i) * f + j] += dx[(n + i) * 2 * f + f + j];
+    }
     backward_chain(m, w, g0, d0, w.gin.data(), 2 * n, grad, w.dgin.data());
     T* dz = w.d[g0 - 1].data();
     for (int i = 0; i < n; ++i)
@@ -255,7 +283,7 @@ template void spectral_backward<double>(const double*, int, int, const double*, 
 
 Spec parse_plan(const int32_t* p, size_t n) {
   auto bad = [](const std::string& m) { throw std::invalid_argument("invalid GAN plan: " + m); };
-  if (n < 6) bad("it has fewer than 6 entries");
+  if (n < 7) bad("it has fewer than 7 entries");
   if (p[0] != 1) bad("unknown version " + std::to_string(p[0]));
   Spec s;
   s.features = p[1];
@@ -263,19 +291,20 @@ Spec parse_plan(const int32_t* p, size_t n) {
   s.n_e = p[3];
   s.n_g = p[4];
   s.n_d = p[5];
+  s.n_x = p[6];
   if (s.features < 1 || s.features > (1 << 20)) bad("features out of range");
   if (s.latent < 1 || s.latent > (1 << 16)) bad("latent size out of range");
-  if (s.n_e < 1 || s.n_g < 1 || s.n_d < 2 || s.n_e > 64 || s.n_g > 64 || s.n_d > 64)
-    bad("E and G need 1..64 layers and D 2..64 (at least one hidden layer)");
-  const int L = s.n_e + s.n_g + s.n_d;
-  if (n != 6 + 3 * static_cast<size_t>(L)) bad("length does not match the layer counts");
+  if (s.n_e < 1 || s.n_g < 1 || s.n_d < 2 || s.n_e > 64 || s.n_g > 64 || s.n_d > 64 || s.n_x < 0 || s.n_x == 1 || s.n_x > 64)
+    bad("E and G need 1..64 layers, D 2..64 (at least one hidden layer) and X 0 or 2..64");
+  const int L = s.n_e + s.n_g + s.n_d + s.n_x;
+  if (n != 7 + 3 * static_cast<size_t>(L)) bad("length does not match the layer counts");
   const size_t d = static_cast<size_t>(s.features);
   s.mean = 0;
   s.std = d;
   size_t off = 2 * d;
   s.max_width = s.features + s.latent;
   for (int l = 0; l < L; ++l) {
-    const int32_t* q = p + 6 + 3 * l;
+    const int32_t* q = p + 7 + 3 * l;
     LayerSpec ls;
     ls.in = q[0];
     ls.out = q[1];
@@ -301,7 +330,9 @@ Spec parse_plan(const int32_t* p, size_t n) {
   };
   if (chain(0, s.n_e, s.features, "encoder") != s.latent) bad("the encoder must output the latent size");
   if (chain(s.n_e, s.n_e + s.n_g, s.latent, "generator") != s.features) bad("the generator must output the feature count");
-  if (chain(s.n_e + s.n_g, L, s.features + s.latent, "discriminator") != 1) bad("the discriminator must output one logit");
+  const int dn = s.n_e + s.n_g + s.n_d;
+  if (chain(s.n_e + s.n_g, dn, s.features + s.latent, "discriminator") != 1) bad("the discriminator must output one logit");
+  if (s.n_x && chain(dn, L, 2 * s.features, "cycle discriminator") != 1) bad("the cycle discriminator must output one logit");
   return s;
 }
 
@@ -478,13 +509,14 @@ TrainResult train(const Spec& spec, const float* X, size_t rows, const TrainOpti
 namespace {
 
 struct Infer {
-  std::vector<float> z, din;
+  std::vector<float> z, din, xin;
   std::vector<std::vector<float>> a;
   std::vector<float> comp;
   void ensure(const Spec& s, int n) {
     const size_t f = s.features, k = s.latent;
     if (z.size() < n * f) z.resize(n * f);
     if (din.size() < 2 * n * (f + k)) din.resize(2 * n * (f + k));
+    if (s.n_x && xin.size() < 4 * n * f) xin.resize(4 * n * f);
     if (comp.size() < static_cast<size_t>(n) * 3) comp.resize(static_cast<size_t>(n) * 3);
     a.resize(s.layers.size());
     for (size_t l = 0; l < s.layers.size(); ++l) {
@@ -512,7 +544,7 @@ void score_block(const Spec& s, const float* P, const float* X, int n, ScoreKind
   float* z = w.z.data();
   for (int i = 0; i < n; ++i)
     for (size_t j = 0; j < f; ++j) z[i * f + j] = (X[i * f + j] - mean[j]) / sd[j];
-  const size_t g0 = s.n_e, d0 = s.n_e + s.n_g, dn = s.layers.size();
+  const size_t g0 = s.n_e, d0 = s.n_e + s.n_g, dn = d0 + s.n_d, xn = s.layers.size();
   const float* zh = run(s, P, w, 0, g0, z, n);
   const float* xr = run(s, P, w, g0, d0, zh, n);
   const bool need_d = kind != ScoreKind::Reconstruction || components;
@@ -527,8 +559,20 @@ void score_block(const Spec& s, const float* P, const float* X, int n, ScoreKind
     std::memcpy(din + (n + i) * c + f, zh + i * k, sizeof(float) * k);
   }
   const float* logit = run(s, P, w, d0, dn, din, 2 * n);
-  const float* feat = w.a[dn - 2].data();
-  const size_t h = s.layers[dn - 2].out;
+  size_t fl = dn - 2;  // the feature layer: D's last hidden one, or X's
+  if (s.n_x) {
+    float* xin = w.xin.data();
+    for (int i = 0; i < n; ++i) {
+      std::memcpy(xin + i * 2 * f, z + i * f, sizeof(float) * f);
+      std::memcpy(xin + i * 2 * f + f, z + i * f, sizeof(float) * f);
+      std::memcpy(xin + (n + i) * 2 * f, z + i * f, sizeof(float) * f);
+      std::memcpy(xin + (n + i) * 2 * f + f, xr + i * f, sizeof(float) * f);
+    }
+    run(s, P, w, dn, xn, xin, 2 * n);
+    fl = xn - 2;
+  }
+  const float* feat = w.a[fl].data();
+  const size_t h = s.layers[fl].out;
   for (int i = 0; i < n; ++i) {
     const float disc = -logit[i];
     float fe = 0;

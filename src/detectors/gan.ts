@@ -57,7 +57,13 @@ export interface GanDetectorOptions extends DetectorOptions {
   generatorLayers?: number[];
   /** Discriminator hidden layer sizes over the pair [x, z] (at least one; the last is the 'feature' layer). Default [128, 64]. */
   discriminatorLayers?: number[];
-  /** Hidden activation of all three networks. Default 'leakyRelu' (slope 0.2). */
+  /**
+   * Add ALAD's cycle discriminator D_xx over [x, x'] (hidden layers: discriminatorLayers), trained to
+   * tell (x, x) from (x, G(E(x))), with E and G trained to fool it; the 'feature' score then uses its
+   * last hidden layer (ALAD's score). Default false.
+   */
+  cycleDiscriminator?: boolean;
+  /** Hidden activation of all the networks. Default 'leakyRelu' (slope 0.2). */
   activation?: Activation;
   /** Passes over the data. Default 50. */
   epochs?: number;
@@ -94,7 +100,7 @@ export interface GanDetectorOptions extends DetectorOptions {
 const OWNER = 'GanDetector';
 const OPTIONS = [
   'latentSize', 'encoderLayers', 'generatorLayers', 'discriminatorLayers', 'activation', 'epochs', 'batchSize', 'generatorLearningRate',
-  'discriminatorLearningRate', 'beta1', 'realLabel', 'cycleWeight', 'spectralNorm', 'averageWeights', 'score', 'scoreWeights', 'collapseThreshold',
+  'discriminatorLearningRate', 'beta1', 'realLabel', 'cycleWeight', 'cycleDiscriminator', 'spectralNorm', 'averageWeights', 'score', 'scoreWeights', 'collapseThreshold',
 ] as const;
 const EPOCH_FIELDS = 8;
 
@@ -123,6 +129,7 @@ export class GanDetector extends Detector<GanDetectorOptions> {
   private readonly generatorSizes: number[];
   private readonly discriminatorSizes: number[];
   private readonly act: Activation;
+  private readonly withCycleD: boolean;
   private readonly trainOpts: Record<string, number>;
   private readonly scoreKind: GanScore;
   private readonly mixWeights: [number, number, number];
@@ -152,6 +159,7 @@ export class GanDetector extends Detector<GanDetectorOptions> {
     this.generatorSizes = optLayers(OWNER, 'generatorLayers', o.generatorLayers, [...this.encoderSizes].reverse(), true);
     this.discriminatorSizes = optLayers(OWNER, 'discriminatorLayers', o.discriminatorLayers, [128, 64]);
     this.act = optEnum(OWNER, 'activation', o.activation, ACTIVATIONS, 'leakyRelu');
+    this.withCycleD = optBool(OWNER, 'cycleDiscriminator', o.cycleDiscriminator, false);
     this.trainOpts = {
       epochs: optInt(OWNER, 'epochs', o.epochs, 50, 1, 1e6),
       batchSize: optInt(OWNER, 'batchSize', o.batchSize, 64, 1, 1 << 20),
@@ -249,6 +257,7 @@ export class GanDetector extends Detector<GanDetectorOptions> {
       encoder: stack(features, this.encoderSizes, this.latent),
       generator: stack(this.latent, this.generatorSizes, features),
       discriminator: stack(features + this.latent, this.discriminatorSizes, 1),
+      cycleDiscriminator: this.withCycleD ? stack(2 * features, this.discriminatorSizes, 1) : [],
     };
   }
 

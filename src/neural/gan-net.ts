@@ -10,7 +10,9 @@ import { GraphBuilder, chain, checkArray, checkChain, dense, exportOptions, mode
 /**
  * Inputs are standardized z = (x - mean) / std. encoder: z -> latent code; generator: code -> zhat;
  * discriminator: [z, code] -> ... -> 1 logit of "real" (spectral normalization folded into its
- * weights). Its last hidden layer is the feature layer of the 'feature' score.
+ * weights). cycleDiscriminator (ALAD's D_xx; empty when not used): [z, z'] -> ... -> 1 logit that
+ * (z, z) is real rather than (z, G(E(z))); when present, its last hidden layer is the feature layer
+ * of the 'feature' score, else D's is.
  */
 export interface GanNet {
   kind: 'gan';
@@ -19,6 +21,7 @@ export interface GanNet {
   encoder: DenseLayer[];
   generator: DenseLayer[];
   discriminator: DenseLayer[];
+  cycleDiscriminator: DenseLayer[];
 }
 
 export type GanScore = 'reconstruction' | 'discriminator' | 'feature' | 'mix';
@@ -37,21 +40,22 @@ export interface GanShape {
   encoder: LayerShape[];
   generator: LayerShape[];
   discriminator: LayerShape[];
+  cycleDiscriminator: LayerShape[];
 }
 
-function all<L>(s: { encoder: L[]; generator: L[]; discriminator: L[] }): L[] {
-  return [...s.encoder, ...s.generator, ...s.discriminator];
+function all<L>(s: { encoder: L[]; generator: L[]; discriminator: L[]; cycleDiscriminator: L[] }): L[] {
+  return [...s.encoder, ...s.generator, ...s.discriminator, ...s.cycleDiscriminator];
 }
 
 export function ganPlan(s: GanShape): Int32Array {
-  const p = [1, s.features, s.latent, s.encoder.length, s.generator.length, s.discriminator.length];
+  const p = [1, s.features, s.latent, s.encoder.length, s.generator.length, s.discriminator.length, s.cycleDiscriminator.length];
   for (const l of all(s)) p.push(l.inputs, l.outputs, ACT_CODE[l.activation]);
   return Int32Array.from(p);
 }
 
 export function shapeOfGan(net: GanNet): GanShape {
   const m = (l: DenseLayer): LayerShape => ({ inputs: l.inputs, outputs: l.outputs, activation: l.activation });
-  return { features: net.mean.length, latent: net.encoder[net.encoder.length - 1].outputs, encoder: net.encoder.map(m), generator: net.generator.map(m), discriminator: net.discriminator.map(m) };
+  return { features: net.mean.length, latent: net.encoder[net.encoder.length - 1].outputs, encoder: net.encoder.map(m), generator: net.generator.map(m), discriminator: net.discriminator.map(m), cycleDiscriminator: net.cycleDiscriminator.map(m) };
 }
 
 /** Builds a GanNet from the trainer's blob (W in outputs x inputs layout). */
@@ -65,7 +69,15 @@ export function ganFromBlob(s: GanShape, blob: Float32Array): GanNet {
     off += l.outputs;
     return { inputs: l.inputs, outputs: l.outputs, activation: l.activation, weight: w, bias: b };
   };
-  const net: GanNet = { kind: 'gan', mean: blob.slice(0, d), std: blob.slice(d, 2 * d), encoder: s.encoder.map(take), generator: s.generator.map(take), discriminator: s.discriminator.map(take) };
+  const net: GanNet = {
+    kind: 'gan',
+    mean: blob.slice(0, d),
+    std: blob.slice(d, 2 * d),
+    encoder: s.encoder.map(take),
+    generator: s.generator.map(take),
+    discriminator: s.discriminator.map(take),
+    cycleDiscriminator: s.cycleDiscriminator.map(take),
+  };
   if (off !== blob.length) throw new NadirError(`the GAN trainer returned ${blob.length} parameters, expected ${off}`);
   return net;
 }
@@ -77,8 +89,8 @@ export function validateGan(net: GanNet): void {
   };
   if (!net || net.kind !== 'gan') bad("kind must be 'gan'");
   if (!(net.mean instanceof Float32Array) || !(net.std instanceof Float32Array) || net.mean.length === 0 || net.std.length !== net.mean.length) bad('mean and std must be Float32Arrays of the feature count');
-  for (const [name, ls] of [['encoder', net.encoder], ['generator', net.generator], ['discriminator', net.discriminator]] as const) {
-    if (!Array.isArray(ls) || ls.length === 0) bad(`${name} needs at least one layer`);
+  for (const [name, ls] of [['encoder', net.encoder], ['generator', net.generator], ['discriminator', net.discriminator], ['cycleDiscriminator', net.cycleDiscriminator]] as const) {
+    if (!Array.isArray(ls) || (ls.length === 0 && name !== 'cycleDiscriminator')) bad(`${name} needs at least one layer`);
     ls.forEach((l, i) => {
       if (!l || !Number.isInteger(l.inputs) || !Number.isInteger(l.outputs) || l.inputs < 1 || l.outputs < 1) bad(`${name} layer ${i} has invalid sizes`);
       if (!(l.weight instanceof Float32Array) || l.weight.length !== l.inputs * l.outputs) bad(`${name} layer ${i} weight must be a Float32Array of ${l.inputs * l.outputs}`);
@@ -98,6 +110,8 @@ export function validateGan(net: GanNet): void {
   if (chainW(net.generator, k, 'generator') !== d) bad(`the generator must output ${d} features`);
   if (net.discriminator.length < 2) bad('the discriminator needs a hidden layer');
   if (chainW(net.discriminator, d + k, 'discriminator') !== 1) bad('the discriminator must output one logit');
+  if (net.cycleDiscriminator.length === 1) bad('the cycle discriminator needs a hidden layer');
+  if (net.cycleDiscriminator.length > 0 && chainW(net.cycleDiscriminator, 2 * d, 'cycle discriminator') !== 1) bad('the cycle discriminator must output one logit');
 }
 
 export interface PackedGan {
@@ -125,7 +139,7 @@ export function packGan(net: GanNet): PackedGan {
 /** Model-file arrays: 'gan.mean', 'encoder.0.weight', 'discriminator.1.bias', ... */
 export function ganArrays(net: GanNet): Record<string, Float32Array> {
   const out: Record<string, Float32Array> = { 'gan.mean': net.mean, 'gan.std': net.std };
-  for (const part of ['encoder', 'generator', 'discriminator'] as const)
+  for (const part of ['encoder', 'generator', 'discriminator', 'cycleDiscriminator'] as const)
     net[part].forEach((l, i) => {
       out[`${part}.${i}.weight`] = l.weight;
       out[`${part}.${i}.bias`] = l.bias;
@@ -135,7 +149,7 @@ export function ganArrays(net: GanNet): Record<string, Float32Array> {
 
 export function ganMeta(net: GanNet): Record<string, unknown> {
   const m = (l: DenseLayer) => ({ inputs: l.inputs, outputs: l.outputs, activation: l.activation });
-  return { kind: 'gan', encoder: net.encoder.map(m), generator: net.generator.map(m), discriminator: net.discriminator.map(m) };
+  return { kind: 'gan', encoder: net.encoder.map(m), generator: net.generator.map(m), discriminator: net.discriminator.map(m), cycleDiscriminator: net.cycleDiscriminator.map(m) };
 }
 
 export function ganFromState(meta: any, arrays: Record<string, unknown>): GanNet {
@@ -145,11 +159,12 @@ export function ganFromState(meta: any, arrays: Record<string, unknown>): GanNet
     return a;
   };
   if (!meta || meta.kind !== 'gan') throw new NadirError('GAN description is missing');
-  const part = (name: 'encoder' | 'generator' | 'discriminator'): DenseLayer[] => {
+  const part = (name: 'encoder' | 'generator' | 'discriminator' | 'cycleDiscriminator'): DenseLayer[] => {
+    if (name === 'cycleDiscriminator' && meta[name] === undefined) return [];
     if (!Array.isArray(meta[name])) throw new NadirError(`GAN ${name} layers are missing`);
     return meta[name].map((m: LayerShape, i: number) => ({ inputs: m.inputs, outputs: m.outputs, activation: m.activation, weight: arr(`${name}.${i}.weight`), bias: arr(`${name}.${i}.bias`) }));
   };
-  const net: GanNet = { kind: 'gan', mean: arr('gan.mean'), std: arr('gan.std'), encoder: part('encoder'), generator: part('generator'), discriminator: part('discriminator') };
+  const net: GanNet = { kind: 'gan', mean: arr('gan.mean'), std: arr('gan.std'), encoder: part('encoder'), generator: part('generator'), discriminator: part('discriminator'), cycleDiscriminator: part('cycleDiscriminator') };
   validateGan(net);
   return net;
 }
@@ -170,7 +185,8 @@ export interface GanOnnxOptions {
  * The ONNX model of a GanNet's scoring path: input `input` float32 [N, d] raw rows -> standardize ->
  * E -> G -> outputs `score` [N] and (unless `reconstruction: false`) `reconstruction` [N, d] in input
  * units. Scores as the native forward pass: reconstruction = sum (z - G(E(z)))^2; discriminator =
- * -logit D(z, E(z)); feature = sum |f(z, E(z)) - f(G(E(z)), E(z))| over D's last hidden layer; mix =
+ * -logit D(z, E(z)); feature = sum |f(z, E(z)) - f(G(E(z)), E(z))| over D's last hidden layer (or
+ * sum |f(z, z) - f(z, G(E(z)))| over the cycle discriminator's); mix =
  * sum_k weights[k] * component k. D runs once on both pairs stacked (its weights stored once).
  */
 export function ganToOnnx(net: GanNet, score: GanScore, weights: ArrayLike<number>, opts: GanOnnxOptions = {}): Uint8Array {
@@ -185,6 +201,8 @@ export function ganToOnnx(net: GanNet, score: GanScore, weights: ArrayLike<numbe
   const k = checkChain('network.encoder', net.encoder, d);
   checkChain('network.generator', net.generator, k);
   checkChain('network.discriminator', net.discriminator, d + k);
+  const cyc = net.cycleDiscriminator;
+  if (cyc.length) checkChain('network.cycleDiscriminator', cyc, 2 * d);
 
   const g = new GraphBuilder(opset);
   const mean = g.floats('mean', net.mean, [d]);
@@ -196,21 +214,22 @@ export function ganToOnnx(net: GanNet, score: GanScore, weights: ArrayLike<numbe
   const w = (i: number) => (kind === 'mix' ? weights[i] : kind === GAN_SCORES[i] ? 1 : 0);
   if (w(0) !== 0) terms.push(g.reduce('ReduceSumSquare', g.node('Sub', [z, zhat]), [1], false));
   if (w(1) !== 0 || w(2) !== 0) {
-    // Both pairs through D in one pass: rows [0, N) real pairs, [N, 2N) reconstructed pairs.
-    const pairs = g.node('Concat', [g.node('Concat', [z, code], [{ name: 'axis', i: 1 }]), g.node('Concat', [zhat, code], [{ name: 'axis', i: 1 }])], [{ name: 'axis', i: 0 }]);
-    const hidden = chain(g, pairs, net.discriminator.slice(0, -1), 'discriminator');
-    const last = net.discriminator[net.discriminator.length - 1];
     const n = g.node('Shape', [z]);
-    const nRows = g.node('Gather', [n, g.int64s('zero', [0])]);  // [N] as a 1-element tensor
+    const nRows = g.node('Gather', [n, g.int64s('zero', [0])]); // [N] as a 1-element tensor
     const slice = (x: string, from: string, to: string) => g.node('Slice', [x, from, to, g.int64s('axis0', [0])]);
     const twoN = g.node('Mul', [nRows, g.int64s('two', [2])]);
     const zeroI = g.int64s('start', [0]);
+    const cat = (a: string, b: string, axis: number) => g.node('Concat', [a, b], [{ name: 'axis', i: axis }]);
+    // Both pairs through a discriminator in one pass: rows [0, N) the real pairs, [N, 2N) the reconstructed ones.
+    const hidden = w(1) !== 0 || !cyc.length ? chain(g, cat(cat(z, code, 1), cat(zhat, code, 1), 0), net.discriminator.slice(0, -1), 'discriminator') : '';
     if (w(1) !== 0) {
+      const last = net.discriminator[net.discriminator.length - 1];
       const logit = dense(g, slice(hidden, zeroI, nRows), last, `discriminator${net.discriminator.length - 1}`);
       terms.push(g.reduce('ReduceSum', g.node('Neg', [logit]), [1], false));
     }
     if (w(2) !== 0) {
-      const diff = g.node('Sub', [slice(hidden, zeroI, nRows), slice(hidden, nRows, twoN)]);
+      const fh = cyc.length ? chain(g, cat(cat(z, z, 1), cat(z, zhat, 1), 0), cyc.slice(0, -1), 'cycle') : hidden;
+      const diff = g.node('Sub', [slice(fh, zeroI, nRows), slice(fh, nRows, twoN)]);
       terms.push(g.reduce('ReduceSum', g.node('Abs', [diff]), [1], false));
     }
   }

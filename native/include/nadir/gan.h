@@ -2,11 +2,13 @@
 // generator G (z -> x) and a joint discriminator D over (x, z) pairs, trained adversarially on
 // standardized rows; scoring is one forward pass. The dense layers, GEMM and Adam are nn.h's.
 //
-//   plan = [1 (version), features, latent, nE, nG, nD, then per layer (E..., G..., D...):
+//   plan = [1 (version), features, latent, nE, nG, nD, nX, then per layer (E..., G..., D..., X...):
 //           inputs, outputs, activation (nn::Act)]
 //   blob = [mean (features), std (features), then per layer: W (outputs x inputs), bias (outputs)]
 // E maps features -> latent, G latent -> features, D (features + latent) -> ... -> 1 (the logit of
-// "real"); D has at least one hidden layer, whose last one is the "feature" layer. The trainer
+// "real"); D has at least one hidden layer, whose last one is the "feature" layer. X (nX = 0: none)
+// is ALAD's cycle discriminator D_xx over [x, x'] (2 * features -> ... -> 1), telling (x, x) from
+// (x, G(E(x))); when present, the feature score uses its last hidden layer instead of D's. The trainer
 // returns W in PyTorch's layout with D's spectral normalization folded in (the effective weights);
 // the scoring functions take the same blob with every W transposed ("packed").
 #pragma once
@@ -20,14 +22,13 @@
 namespace nadir::gan {
 
 struct Spec {
-  int features = 0, latent = 0, n_e = 0, n_g = 0, n_d = 0;
-  std::vector<nn::LayerSpec> layers;  // E..., G..., D... (offsets into the blob)
+  int features = 0, latent = 0, n_e = 0, n_g = 0, n_d = 0, n_x = 0;
+  std::vector<nn::LayerSpec> layers;  // E..., G..., D..., X... (offsets into the blob)
   size_t mean = 0, std = 0, size = 0;
   int max_width = 0;
   const nn::LayerSpec* e() const { return layers.data(); }
   const nn::LayerSpec* g() const { return layers.data() + n_e; }
   const nn::LayerSpec* d() const { return layers.data() + n_e + n_g; }
-  int feature_width() const { return layers[n_e + n_g + n_d - 2].out; }
 };
 
 // Validates a plan (throws std::invalid_argument naming the problem) and computes the offsets.
@@ -72,15 +73,16 @@ enum class ScoreKind : int { Reconstruction = 0, Discriminator = 1, Feature = 2,
 
 // Scores raw rows with a packed blob. Reconstruction: sum_j (z_j - G(E(z))_j)^2 in standardized
 // units (nadir::recon_error). Discriminator: -logit D(z, E(z)) (the logit of 1 - D). Feature: L1
-// distance of D's last hidden layer between (z, E(z)) and (G(E(z)), E(z)). Mix: sum_k weights[k] *
+// distance of D's last hidden layer between (z, E(z)) and (G(E(z)), E(z)), or with X, of X's last
+// hidden layer between (z, z) and (z, G(E(z))) (ALAD's score). Mix: sum_k weights[k] *
 // component k. contrib (rows x features or null) gets the per-feature reconstruction errors;
 // components (rows x 3 or null) all three scores.
 void score(const Spec& spec, const float* packed, const float* X, size_t rows, ScoreKind kind,
            const float* weights, float* scores, float* contrib, float* components, int threads);
 
 // Test hooks in double. Loss and gradient of one player's objective on standardized rows Z with
-// prior draws zp (rows x latent): player 0 = D (BCE with the real target real_label), player 1 = E
-// and G (non-saturating BCE + cycle_weight * cycle loss). Gradient w.r.t. every blob entry
+// prior draws zp (rows x latent): player 0 = D and X (BCE with the real target real_label),
+// player 1 = E and G (non-saturating BCE against D and X + cycle_weight * cycle loss). Gradient w.r.t. every blob entry
 // (zero for the other player's and non-parameters). No spectral normalization here.
 double loss_and_grad(const Spec& spec, const double* params, const double* Z, const double* zp,
                      size_t rows, int player, double real_label, double cycle_weight, double* grad);
