@@ -391,9 +391,7 @@ double run_rows(const Spec& s, const Net<T>& net, Workspace<T>& w, const T* Z, i
 
 // ---------------------------------------------------------------- Adam (PyTorch's formulas)
 
-struct AdamArgs {
-  float b1, b2, step_size, inv_sqrt_bc2, eps, decay;  // decay = 1 - lr * weightDecay
-};
+}  // namespace
 
 void adam_scalar(float* p, const float* g, float* m, float* v, size_t n, const AdamArgs& a) {
   for (size_t i = 0; i < n; ++i) {
@@ -458,6 +456,8 @@ void adam(float* p, const float* g, float* m, float* v, size_t n, const AdamArgs
 #endif
   adam_scalar(p, g, m, v, n, a);
 }
+
+namespace {
 
 // ---------------------------------------------------------------- a small persistent pool
 

@@ -53,6 +53,14 @@ void gemm(int M, int N, int K, const float* A, long ars, long acs, const float* 
 void gemm_scalar(int M, int N, int K, const float* A, long ars, long acs, const float* B, long ldb,
                  float* C, long ldc, bool accumulate, const float* bias);
 
+// One Adam step over n parameters (PyTorch's formulas, SIMD-dispatched); shared with the
+// sequence trainers (seq.h).
+struct AdamArgs {
+  float b1, b2, step_size, inv_sqrt_bc2, eps, decay;  // step_size = lr / bc1; decay = 1 - lr * weightDecay
+};
+void adam(float* p, const float* g, float* m, float* v, size_t n, const AdamArgs& a);
+void adam_scalar(float* p, const float* g, float* m, float* v, size_t n, const AdamArgs& a);
+
 struct TrainOptions {
   int epochs = 100;
   int batch_size = 32;
