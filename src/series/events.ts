@@ -44,6 +44,12 @@ export interface DynamicThresholdOptions {
   zStep?: number;
   /** Scores before this index are ignored (warm-up). Default 0. */
   from?: number;
+  /**
+   * Passes: each further pass repeats the search on the scores below the previous threshold (so one
+   * huge event does not hide smaller ones) and keeps the lower threshold when it flags anything.
+   * Default 1 (the paper's single pass).
+   */
+  rounds?: number;
 }
 
 export interface DynamicThreshold {
@@ -69,13 +75,27 @@ function meanStd(x: ArrayLike<number>, from: number, below = Infinity): { mean: 
  * mean and std when the scores above eps are removed. With no z that flags anything, the largest z.
  */
 export function dynamicThreshold(scores: ArrayLike<number>, opts: DynamicThresholdOptions = {}): DynamicThreshold {
-  checkOptionNames('dynamicThreshold', opts, ['zMin', 'zMax', 'zStep', 'from']);
+  checkOptionNames('dynamicThreshold', opts, ['zMin', 'zMax', 'zStep', 'from', 'rounds']);
   const zMin = optNumber('dynamicThreshold', 'zMin', opts.zMin, 2, 0);
   const zMax = optNumber('dynamicThreshold', 'zMax', opts.zMax, 10, zMin);
   const zStep = optNumber('dynamicThreshold', 'zStep', opts.zStep, 0.5, 0, Infinity, true);
   const from = optInt('dynamicThreshold', 'from', opts.from, 0, 0);
+  const rounds = optInt('dynamicThreshold', 'rounds', opts.rounds, 1, 1, 100);
+  let best = onePass(scores, from, zMin, zMax, zStep, Infinity);
+  for (let r = 1; r < rounds; r++) {
+    const next = onePass(scores, from, zMin, zMax, zStep, best.threshold);
+    if (!(next.threshold < best.threshold) || !next.flags) break;
+    best = next;
+  }
+  return { threshold: best.threshold, z: best.z, mean: best.mean, std: best.std };
+}
+
+/** One search over z on the scores below `below`. */
+function onePass(all: ArrayLike<number>, from: number, zMin: number, zMax: number, zStep: number, below: number): DynamicThreshold & { flags: boolean } {
+  const scores = below === Infinity ? all : Array.prototype.filter.call(all, (x: number, i: number) => i >= from && x < below) as number[];
+  if (below !== Infinity) from = 0;
   const { mean, std } = meanStd(scores, from);
-  let best = { threshold: mean + zMax * std, z: zMax, mean, std };
+  let best = { threshold: mean + zMax * std, z: zMax, mean, std, flags: false };
   let bestObj = -Infinity;
   if (!(std > 0)) return best;
   for (let z = zMin; z <= zMax + 1e-9; z += zStep) {
@@ -93,7 +113,7 @@ export function dynamicThreshold(scores: ArrayLike<number>, opts: DynamicThresho
     const obj = ((mean - rest.mean) / mean + (std - rest.std) / std) / (above + seqs * seqs);
     if (obj > bestObj) {
       bestObj = obj;
-      best = { threshold: eps, z, mean, std };
+      best = { threshold: eps, z, mean, std, flags: true };
     }
   }
   return best;

@@ -25,7 +25,7 @@ export interface ForecasterOptions extends DetectorOptions {
   clipNorm?: number;
   /** Training windows drawn per epoch (seeded, without replacement); 0 = all. Default 0. */
   maxSamples?: number;
-  /** EWMA factor applied to the scores, [0, 1): s[t] = smoothing s[t-1] + (1 - smoothing) e[t]. Default 0 (none). */
+  /** EWMA factor applied to the scores, [0, 1): s[t] = smoothing s[t-1] + (1 - smoothing) e[t]; 0 = raw errors. Default 0.7. */
   smoothing?: number;
   /** 'native' (default): the C++ forward pass; 'auto' | 'cpu' | 'cuda': batch scoring through ONNX Runtime with the exported model. Streaming is always native. */
   executionProvider?: 'native' | 'auto' | 'cpu' | 'cuda';
@@ -42,7 +42,8 @@ export interface SeriesInputOptions {
 
 export interface EventOptions extends SeriesInputOptions {
   /**
-   * 'dynamic' (default): Hundman et al.'s nonparametric threshold on these scores; 'model': the
+   * 'dynamic' (default): Hundman et al.'s nonparametric threshold on these scores (on their square
+   * roots, in up to 5 passes, see {@link dynamicThreshold}); 'model': the
    * detector's threshold chosen at fit by its `threshold` option (contamination, or the hybrid
    * methods 'spot' / 'mad' / 'iqr'); or a raw score.
    */
@@ -100,7 +101,7 @@ export abstract class SequenceForecaster<O extends ForecasterOptions = Forecaste
       clipNorm: optNumber(owner, 'clipNorm', o.clipNorm, 1, 0),
       maxSamples: optInt(owner, 'maxSamples', o.maxSamples, 0, 0),
     };
-    this.smoothingValue = optNumber(owner, 'smoothing', o.smoothing, 0, 0, 0.999);
+    this.smoothingValue = optNumber(owner, 'smoothing', o.smoothing, 0.7, 0, 0.999);
     this.provider = optEnum(owner, 'executionProvider', o.executionProvider, ['native', 'auto', 'cpu', 'cuda'] as const, 'native');
     if (signal !== undefined && (signal === null || typeof signal !== 'object' || typeof (signal as AbortSignal).aborted !== 'boolean'))
       throw new OptionError(`Expected an AbortSignal for ${owner} option 'signal'`);
@@ -255,7 +256,9 @@ export abstract class SequenceForecaster<O extends ForecasterOptions = Forecaste
   eventsFromScores(scores: ArrayLike<number>, opts: EventOptions = {}): SeriesEvent[] {
     const { threshold = 'dynamic', minGap = 0 } = opts;
     let thr: number;
-    if (threshold === 'dynamic') thr = dynamicThreshold(scores, { from: this.windowValue }).threshold;
+    // Hundman et al. threshold absolute errors; our scores are squared (normalized) errors, so the
+    // threshold is chosen on their square roots, where one huge spike does not swamp the rest.
+    if (threshold === 'dynamic') thr = dynamicThreshold(Float32Array.from(scores, Math.sqrt), { from: this.windowValue, rounds: 5 }).threshold ** 2;
     else if (threshold === 'model') thr = this.threshold;
     else if (typeof threshold === 'number' && Number.isFinite(threshold)) thr = threshold;
     else throw new OptionError(`Expected 'dynamic', 'model' or a finite number for ${this.type} event option 'threshold' but received ${String(threshold)}`);
