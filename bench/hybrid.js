@@ -13,7 +13,7 @@ const fs = require('fs');
 const path = require('path');
 const nadir = require('..');
 
-const repoRoot = path.join(__dirname, '..');
+const { dataDir, repoRoot, splitIndices } = require('./lib/data');
 const DATASETS = ['cardio', 'shuttle', 'satellite', 'mammography', 'pendigits', 'mnist'];
 const BUDGETS = [0.05, 0.15, 0.3];
 const SEED = 7;
@@ -35,36 +35,10 @@ function parseArgs(argv) {
   return o;
 }
 
-function dataDir() {
-  if (process.env.NADIR_DATA) return path.resolve(process.env.NADIR_DATA);
-  const c = [path.join(repoRoot, '..', 'shared', 'data'), path.join(repoRoot, '..', '..', 'shared', 'data')];
-  return c.find((d) => fs.existsSync(d)) ?? c[0];
-}
-
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Seeded 60/40 split (shuffle, then cut). */
+/** Seeded 60/40 split. */
 function split(X, labels, seed) {
-  const n = X.rows;
-  const idx = Array.from({ length: n }, (_, i) => i);
-  const r = rng(seed);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(r() * (i + 1));
-    [idx[i], idx[j]] = [idx[j], idx[i]];
-  }
-  const cut = Math.round(0.6 * n);
-  const tr = idx.slice(0, cut).sort((a, b) => a - b);
-  const te = idx.slice(cut).sort((a, b) => a - b);
-  return { train: X.selectRows(tr), test: X.selectRows(te), testLabels: Uint8Array.from(te, (i) => labels[i]) };
+  const { train, test } = splitIndices(X.rows, 0.6, seed);
+  return { train: X.selectRows(train), test: X.selectRows(test), testLabels: Uint8Array.from(test, (i) => labels[i]) };
 }
 
 /** Best wall time (ms) of `reps` runs of an async function after one warm-up (the least disturbed by other load); returns [ms, lastResult]. */
@@ -243,7 +217,9 @@ async function main() {
   const out = { when: new Date().toISOString(), node: process.version, cpus: require('os').cpus().length, loadavg: require('os').loadavg(), simd: nadir.simdInfo(), quick: cfg.quick, options: { route: cfg.route, cascade: cfg.cascade, aeLayers: cfg.aeLayers ?? 'default' }, results, summaries };
   const dir = path.join(__dirname, 'results');
   fs.mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, cfg.save ? `hybrid-${cfg.save}.json` : 'hybrid.json');
+  // Only full runs over every dataset replace the committed hybrid.json.
+  const partial = cfg.quick || cfg.data.length !== DATASETS.length;
+  const file = path.join(dir, cfg.save ? `hybrid-${cfg.save}.json` : partial ? 'hybrid-latest.json' : 'hybrid.json');
   fs.writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
   console.log(`results: ${path.relative(process.cwd(), file)}`);
 }

@@ -3,7 +3,8 @@
 // nadir benchmark harness: `npm run bench [-- --quick] [suites...] [--data=a,b] [--save=name]`.
 // Suites: iforest classical robust ecod pca (nadir detectors; 'mahalanobis' = classical + robust,
 // 'detectors' = all five), npm (JavaScript isolation-forest peers), sklearn (Python peers), recon
-// (reconstruction-error bandwidth). Default: all. Speed is printed, never asserted.
+// (reconstruction-error bandwidth), neural (bench/neural.js: AutoEncoder/VAE training and inference
+// vs PyTorch, engines, event-loop delay, classical vs neural). Default: all. Speed is printed, never asserted.
 // Everything runs on one thread. Numbers go to bench/results/latest.json (and results/<name>.json
 // with --save=<name>).
 const fs = require('fs');
@@ -18,8 +19,9 @@ const detectors = require('./suites/detectors');
 const npmPeers = require('./suites/npm-peers');
 const sklearn = require('./suites/sklearn');
 const recon = require('./suites/recon');
+const neural = require('./neural');
 
-const ALL = ['iforest', 'classical', 'robust', 'ecod', 'pca', 'npm', 'sklearn', 'recon'];
+const ALL = ['iforest', 'classical', 'robust', 'ecod', 'pca', 'npm', 'sklearn', 'recon', 'neural'];
 const GROUPS = { mahalanobis: ['classical', 'robust'], detectors: ['iforest', 'classical', 'robust', 'ecod', 'pca'], peers: ['npm', 'sklearn'], all: ALL };
 const DEFAULT_DATA = ['shuttle', 'cardio', 'donors'];
 
@@ -93,6 +95,22 @@ function comparisons(res) {
     if (e && at(sk, 'numpyECOD')) add('ECOD scoring rows/s vs numpy searchsorted', ds, e.batchRowsPerS, sk.numpyECOD.batchRowsPerS, e.batchRowsPerS / sk.numpyECOD.batchRowsPerS, null, 'x');
     const pca = at(res.detectors, 'PCA', ds);
     if (pca && at(sk, 'sklearnPCAReconstruction')) add('PCA scoring rows/s vs sklearn PCA recon. error', ds, pca.batchRowsPerS, sk.sklearnPCAReconstruction.batchRowsPerS, pca.batchRowsPerS / sk.sklearnPCAReconstruction.batchRowsPerS, null, 'x');
+  }
+  const nn = res.neural;
+  if (nn) {
+    const tr = nn.training;
+    for (const bs of Object.keys(tr.batches)) {
+      const b = tr.batches[bs];
+      if (b.torch) add(`AutoEncoder training samples/s vs PyTorch, batch ${bs}`, tr.dataset, b.nadir.samplesPerSec, b.torch.samplesPerSec, b.ratio, { cmp: '>=', v: b.target }, 'x', `${tr.epochs} epochs, ${tr.seeds.length} seeds`);
+      if (b.torch) add(`AutoEncoder |ROC-AUC - PyTorch's|, batch ${bs}`, tr.dataset, b.nadir.auc, b.torch.auc, Math.abs(b.aucDiff), { cmp: '<=', v: nn.targets.aucDiff }, '', `diff ${fmt(b.aucDiff)} +- ${fmt(b.aucDiffSe)} std error, ${tr.seeds.length} seeds`);
+    }
+    const torchRows = nn.inference.engines['PyTorch 1 thread (no_grad, chunks of 8192)'];
+    if (torchRows) {
+      add('ONNX Runtime batch rows/s vs PyTorch (AutoEncoder), inline', tr.dataset, torchRows.rowsPerSec * nn.inference.ortVsTorch, torchRows.rowsPerSec, nn.inference.ortVsTorch, { cmp: '>=', v: nn.targets.ortVsTorchRows }, 'x', `${nn.inference.rows} rows`);
+      add('ONNX Runtime batch rows/s vs PyTorch (AutoEncoder), 1 worker', tr.dataset, torchRows.rowsPerSec * nn.inference.ortWorkersVsTorch, torchRows.rowsPerSec, nn.inference.ortWorkersVsTorch, { cmp: '>=', v: nn.targets.ortVsTorchRows }, 'x', 'the default path for batches >= 16384 rows');
+    }
+    const p50 = nn.inference.single.nativeScoreSync.p50;
+    add('AutoEncoder native scoreSync single-row p50 (µs)', tr.dataset, p50, null, p50, { cmp: '<=', v: nn.targets.nativeP50Us }, 'µs');
   }
   if (res.recon) {
     add('reconError kernel GB/s vs native sum GB/s', `${res.recon.rows}x${res.recon.cols}`, res.recon.kernelGBps, res.recon.sumGBps, res.recon.kernelVsSum, { cmp: '>=', v: 0.7 }, '');
@@ -172,10 +190,11 @@ async function main() {
     npm: null,
     sklearn: null,
     recon: null,
+    neural: null,
     comparisons: [],
     notes,
   };
-  const needData = [...opts.suites].some((s) => s !== 'recon');
+  const needData = [...opts.suites].some((s) => s !== 'recon' && s !== 'neural');
   const datasets = [];
   if (needData) {
     for (const name of opts.data) {
@@ -196,6 +215,10 @@ async function main() {
   if (opts.suites.has('recon')) {
     process.stderr.write('  reconstruction error ...\n');
     res.recon = recon.run(nadir, cfg);
+  }
+  if (opts.suites.has('neural')) {
+    process.stderr.write('  neural (bench/neural.js) ...\n');
+    res.neural = await neural.run({ quick: opts.quick });
   }
   res.comparisons = comparisons(res);
   res.meta.wallS = (Date.now() - started) / 1000;

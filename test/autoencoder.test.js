@@ -1,7 +1,7 @@
 'use strict';
 const assert = require('assert');
 const nadir = require('..');
-const { shipped, synthetic, tmpFile, maxAbsDiff, atEachLevel } = require('./helpers');
+const { shipped, synthetic, tmpFile, maxAbsDiff, maxRelDiff, atEachLevel } = require('./helpers');
 
 describe('AutoEncoder', () => {
   const cardio = shipped('cardio');
@@ -36,8 +36,9 @@ describe('AutoEncoder', () => {
 
   it('score = squared reconstruction error in standardized units; scoreSync, score and explain agree', async () => {
     const X = cardio.X.sliceRows(0, 50);
-    const s = await fitted.score(X);
-    assert.deepStrictEqual(fitted.scoreSync(X), s);
+    // Batch score runs the exported model in ONNX Runtime, scoreSync the native pass: equal within float error.
+    const s = fitted.scoreSync(X);
+    assert.ok(maxRelDiff(await fitted.score(X), s) <= 1e-4);
     assert.deepStrictEqual(fitted.scoreSync(cardio.X.row(7)), s.subarray(7, 8));
     const ex = await fitted.explain(X);
     assert.strictEqual(ex.rows, 50);
@@ -100,7 +101,7 @@ describe('AutoEncoder', () => {
     assert.ok(b instanceof nadir.AutoEncoder);
     const s = await fitted.score(cardio.X);
     assert.deepStrictEqual(await a.score(cardio.X), s);
-    assert.deepStrictEqual(b.scoreSync(cardio.X), s);
+    assert.deepStrictEqual(b.scoreSync(cardio.X), fitted.scoreSync(cardio.X));
     assert.strictEqual(a.threshold, fitted.threshold);
     assert.deepStrictEqual(a.network.layers[2].weight, fitted.network.layers[2].weight);
     assert.deepStrictEqual(a.history.loss, fitted.history.loss);

@@ -77,6 +77,13 @@ function maxAbsDiff(a, b) {
   return m;
 }
 
+/** max |a - b| / max(1, |b|): relative for large values, absolute near zero. */
+function maxRelDiff(a, b) {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]) / Math.max(1, Math.abs(b[i])));
+  return m;
+}
+
 function tmpFile(name) {
   const fs = require('fs');
   const os = require('os');
@@ -84,4 +91,4 @@ function tmpFile(name) {
   return path.join(dir, name);
 }
 
-module.exports = { rng, gaussian, synthetic, shipped, simdLevels, atEachLevel, maxAbsDiff, tmpFile };
+module.exports = { rng, gaussian, synthetic, shipped, simdLevels, atEachLevel, maxAbsDiff, maxRelDiff, tmpFile };

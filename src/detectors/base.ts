@@ -3,8 +3,22 @@ import { Matrix, MatrixLike, ImputeMethod, toMatrix, assertFinite, imputeValues,
 import { DataError, ModelFileError, NadirError, NotFittedError, OptionError } from '../errors';
 import { checkOptionNames, optEnum, optInt, optNumber } from '../options';
 import { decodeModel, encodeModel, readModelFile, writeFileAtomic, ModelContent, TypedArray } from '../io/model-file';
+import { ScoreStream, ScoreStreamOptions, ScoredRecord, StreamInput, scoreIterable } from '../stream/score-stream';
 import { CALIBRATION_METHODS, CalibrationMethod, calibrate, ecdfAt, erf } from '../hybrid/calibration';
 import { ParsedThreshold, ScoreSource, ScoreSummary, ThresholdInfo, ThresholdSpec, computeThreshold, parseThreshold, summarize, tailSize } from '../hybrid/thresholds';
+
+/** Fit input with its column names (what `readCsv` returns): the names are kept as `featureNames`. */
+export interface NamedData {
+  X: MatrixLike;
+  columns?: readonly string[];
+}
+
+/** What `fit` accepts: any MatrixLike, or `{ X, columns }` (for example `readCsv(file)`). */
+export type FitInput = MatrixLike | NamedData;
+
+function isNamedData(X: unknown): X is NamedData {
+  return typeof X === 'object' && X !== null && !Array.isArray(X) && !ArrayBuffer.isView(X) && !(X instanceof Matrix) && 'X' in X;
+}
 
 export { erf };
 
@@ -109,6 +123,8 @@ export abstract class Detector<O extends DetectorOptions = DetectorOptions> {
   private summary?: ScoreSummary;
   private tail?: Float32Array;
   private fill?: Float32Array;
+  private featureNamesValue?: readonly string[];
+  private pendingNames?: readonly string[];
 
   protected constructor(owner: string, options: O | undefined, known: readonly string[]) {
     checkOptionNames(owner, options, [...BASE_OPTIONS, ...known]);
@@ -137,6 +153,10 @@ export abstract class Detector<O extends DetectorOptions = DetectorOptions> {
   get threshold(): number {
     this.ensureFitted();
     return this.thresholdValue;
+  }
+  /** Column names seen at fit (from `fit({ X, columns })`, e.g. `fit(readCsv(file))`), else undefined. Saved with the model. */
+  get featureNames(): readonly string[] | undefined {
+    return this.featureNamesValue;
   }
   /** The threshold in use, how it was chosen and why. */
   get thresholdInfo(): Readonly<ThresholdInfo> {
@@ -183,7 +203,7 @@ export abstract class Detector<O extends DetectorOptions = DetectorOptions> {
   // ------------------------------------------------------------------ the contract
 
   /** Fits the detector on mostly-normal data. Runs off the main thread. */
-  async fit(X: MatrixLike): Promise<this> {
+  async fit(X: FitInput): Promise<this> {
     const m = this.prepareFit(X);
     const scores = await this.fitMatrix(m);
     this.finishFit(m.cols, scores);
@@ -254,6 +274,21 @@ export abstract class Detector<O extends DetectorOptions = DetectorOptions> {
     return this.thresholdInfoValue!;
   }
 
+  /**
+   * A Transform stream (object mode) scoring records as they arrive: write records (objects keyed
+   * by `featureNames`), arrays or typed arrays; read `{ ...record, score, anomaly }` in input
+   * order. Rows are micro-batched (`batchSize`, default 256) and a partial batch is flushed after
+   * `maxDelayMs` (default 5); back-pressure is respected.
+   */
+  scoreStream(options?: ScoreStreamOptions): ScoreStream {
+    return new ScoreStream(this, options);
+  }
+
+  /** `for await (const r of detector.scoreIterable(source))`: the scoreStream over any (async) iterable of records or rows. */
+  scoreIterable(source: Iterable<StreamInput> | AsyncIterable<StreamInput>, options?: ScoreStreamOptions): AsyncIterable<ScoredRecord> {
+    return scoreIterable(this, source, options);
+  }
+
   /** Per-feature contributions to each row's score, as a rows x nFeatures Matrix. */
   async explain(X: MatrixLike): Promise<Matrix> {
     const m = this.prepareInput(X);
@@ -273,6 +308,7 @@ export abstract class Detector<O extends DetectorOptions = DetectorOptions> {
       thresholdInfo: this.thresholdInfoValue,
       summary: this.summary,
     };
+    if (this.featureNamesValue) common.featureNames = [...this.featureNamesValue];
     const all: Record<string, TypedArray> = { ...arrays, 'calibration.quantiles': this.calibration!.quantiles };
     if (this.tail) all['calibration.tail'] = this.tail;
     if (this.fill) all['impute.fill'] = this.fill;
@@ -300,8 +336,22 @@ export abstract class Detector<O extends DetectorOptions = DetectorOptions> {
     if (this.nFeaturesValue === 0) throw new NotFittedError(`${this.type} is not fitted: call fit(X) or load a saved model first`);
   }
 
-  protected prepareFit(X: MatrixLike): Matrix {
+  protected prepareFit(input: FitInput): Matrix {
+    let X = input as MatrixLike;
+    this.pendingNames = undefined;
+    if (isNamedData(input)) {
+      X = input.X;
+      if (input.columns !== undefined) {
+        const names = input.columns;
+        if (!Array.isArray(names) || names.some((n) => typeof n !== 'string'))
+          throw new DataError(`Expected an array of strings for the columns of the fit data but received ${typeof names}`);
+        if (new Set(names).size !== names.length) throw new DataError(`the fit data's column names are not unique: ${names.join(', ')}`);
+        this.pendingNames = Object.freeze([...names]);
+      }
+    }
     let m = toMatrix(X);
+    if (this.pendingNames && this.pendingNames.length !== m.cols)
+      throw new DataError(`the fit data has ${m.cols} columns but ${this.pendingNames.length} column names`);
     if (m.rows === 0) throw new DataError(`X is empty: ${this.type}.fit needs at least ${this.minFitRows} row(s)`);
     if (m.cols === 0) throw new DataError('X has no columns');
     if (m.rows < this.minFitRows) throw new DataError(`X has ${m.rows} row(s) but ${this.type}.fit needs at least ${this.minFitRows}`);
@@ -354,6 +404,8 @@ export abstract class Detector<O extends DetectorOptions = DetectorOptions> {
     this.summary = summary;
     this.tail = Float32Array.from(sorted.subarray(sorted.length - tailSize(sorted.length)));
     this.nFeaturesValue = cols;
+    this.featureNamesValue = this.pendingNames;
+    this.pendingNames = undefined;
     // Exact quantiles from every training score at fit; setThreshold later reads the kept tail.
     this.applyThresholdInfo(computeThreshold(this.thresholdSpec, { summary, tail: this.tail, quantile: (p) => quantileSorted(sorted, p) }));
   }
@@ -406,6 +458,10 @@ export abstract class Detector<O extends DetectorOptions = DetectorOptions> {
         : { method: typeof this.options.threshold === 'number' ? 'fixed' : 'contamination', value: Number(common.threshold), reason: 'stored in the model file', params: {} },
     );
     this.fill = fill as Float32Array | undefined;
+    const names = common.featureNames;
+    if (names !== undefined && (!Array.isArray(names) || names.length !== common.nFeatures || names.some((n: unknown) => typeof n !== 'string')))
+      throw new ModelFileError('feature names do not match the feature count');
+    this.featureNamesValue = names ? Object.freeze([...names]) : undefined;
     this.nFeaturesValue = common.nFeatures;
   }
 }
