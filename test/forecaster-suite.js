@@ -133,12 +133,14 @@ function forecasterSuite(Cls, base) {
       for (let t = W; t < X.rows; t++) de = Math.max(de, Math.abs(out.error.data[t] - raw[t]) / Math.max(1, raw[t]));
       assert.ok(de < 1e-3, `error max rel diff ${de}`);
     }
-    const viaOrt = new Cls({ ...base, seed: 7, threads: 1, executionProvider: 'cpu' });
+    const viaOrt = new Cls({ ...base, seed: 7, threads: 1, engine: 'onnx', executionProvider: 'cpu' });
     const back = nadir.detectorFromBytes(det.toBytes());
     assert.strictEqual(back.type, det.type);
     await viaOrt.fit(train);
     const s2 = await viaOrt.score(X);
     assert.ok(maxAbsDiff(s2, scores) <= 1e-3 * Math.max(...scores), `ORT scores differ by ${maxAbsDiff(s2, scores)}`);
+    assert.deepStrictEqual([viaOrt.engine, viaOrt.executionProvider, det.engine], ['onnx', 'cpu', 'native']);
+    await viaOrt.close();
   });
 
   it('bad input: too short, NaN, wrong channel count, unfitted, options', async () => {
@@ -154,6 +156,7 @@ function forecasterSuite(Cls, base) {
     assert.throws(() => new Cls({ window: 0 }), /option 'window'/);
     assert.throws(() => new Cls({ smoothing: 1 }), /option 'smoothing'/);
     assert.throws(() => new Cls({ executionProvider: 'gpu' }), /executionProvider/);
+    assert.throws(() => new Cls({ engine: 'torch' }), /engine/);
     const s = det.stream();
     assert.throws(() => s.push(1), /2 channels/);
     assert.throws(() => s.push([1, NaN]), /non-finite/);

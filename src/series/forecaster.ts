@@ -6,7 +6,7 @@ import { DataError, OptionError } from '../errors';
 import { optEnum, optInt, optNumber } from '../options';
 import { Detector, DetectorOptions, DetectorState, expectArray } from '../detectors/base';
 import { AbortError, resolveThreads } from '../neural/native-net';
-import { OnnxSession } from '../neural/session';
+import { ExecutionProvider, OnnxSession, resolveExecutionProvider } from '../neural/session';
 import { SeriesEvent, dynamicThreshold, ewma, findEvents } from './events';
 import { Standardizer, Timestamps, checkTimestamps, fitStandardizer, standardize } from './series';
 
@@ -27,13 +27,21 @@ export interface ForecasterOptions extends DetectorOptions {
   maxSamples?: number;
   /** EWMA factor applied to the scores, [0, 1): s[t] = smoothing s[t-1] + (1 - smoothing) e[t]; 0 = raw errors. Default 0.7. */
   smoothing?: number;
-  /** 'native' (default): the C++ forward pass; 'auto' | 'cpu' | 'cuda': batch scoring through ONNX Runtime with the exported model. Streaming is always native. */
-  executionProvider?: 'native' | 'auto' | 'cpu' | 'cuda';
+  /**
+   * Engine of the batch `score` / `forecast` / `explain`: 'native' (default: the C++ forward pass,
+   * identical to streaming) or 'onnx' (the exported model, `toOnnx()`, in ONNX Runtime). Streaming
+   * and `scoreSync` are always native.
+   */
+  engine?: 'native' | 'onnx';
+  /** ONNX Runtime provider with engine 'onnx': 'auto' (default: CUDA when onnxruntime-node's CUDA provider works, else CPU), 'cpu', 'cuda' (throws when unavailable). */
+  executionProvider?: ExecutionProvider;
+  /** Receives the one-line notice of which provider executionProvider 'auto' chose. Default console.warn. Not saved. */
+  logger?: (line: string) => void;
   /** Cancels training; `fit` then rejects with an AbortError. Not saved. */
   signal?: AbortSignal;
 }
 
-export const FORECASTER_OPTIONS = ['window', 'horizon', 'epochs', 'batchSize', 'learningRate', 'clipNorm', 'maxSamples', 'smoothing', 'executionProvider'] as const;
+export const FORECASTER_OPTIONS = ['window', 'horizon', 'epochs', 'batchSize', 'learningRate', 'clipNorm', 'maxSamples', 'smoothing', 'engine', 'executionProvider'] as const;
 
 export interface SeriesInputOptions {
   /** One timestamp per row; checked (strictly increasing, no gaps, regular steps) and copied into events. */
@@ -78,8 +86,10 @@ export abstract class SequenceForecaster<O extends ForecasterOptions = Forecaste
   protected readonly horizonValue: number;
   protected readonly train: { epochs: number; batchSize: number; learningRate: number; clipNorm: number; maxSamples: number };
   protected readonly smoothingValue: number;
-  protected readonly provider: 'native' | 'auto' | 'cpu' | 'cuda';
+  private readonly engineValue: 'native' | 'onnx';
+  private readonly providerValue: ExecutionProvider;
   private readonly signal?: AbortSignal;
+  private readonly logger?: (line: string) => void;
   /** Channels of the fitted series (set before training, so the model is usable inside fit). */
   protected channels = 0;
   protected scaler?: Standardizer;
@@ -89,7 +99,7 @@ export abstract class SequenceForecaster<O extends ForecasterOptions = Forecaste
   private session?: OnnxSession;
 
   protected constructor(owner: string, options: O | undefined, known: readonly string[], defaults: { learningRate: number }) {
-    const { signal, ...rest } = (options ?? {}) as ForecasterOptions;
+    const { signal, logger, ...rest } = (options ?? {}) as ForecasterOptions;
     super(owner, (options === undefined ? undefined : rest) as O | undefined, [...FORECASTER_OPTIONS, ...known]);
     const o = this.options;
     this.windowValue = optInt(owner, 'window', o.window, 32, 1, 4096);
@@ -102,7 +112,10 @@ export abstract class SequenceForecaster<O extends ForecasterOptions = Forecaste
       maxSamples: optInt(owner, 'maxSamples', o.maxSamples, 0, 0),
     };
     this.smoothingValue = optNumber(owner, 'smoothing', o.smoothing, 0.7, 0, 0.999);
-    this.provider = optEnum(owner, 'executionProvider', o.executionProvider, ['native', 'auto', 'cpu', 'cuda'] as const, 'native');
+    this.engineValue = optEnum(owner, 'engine', o.engine, ['native', 'onnx'] as const, 'native');
+    this.providerValue = optEnum(owner, 'executionProvider', o.executionProvider, ['auto', 'cpu', 'cuda'] as const, 'auto');
+    if (logger !== undefined && typeof logger !== 'function') throw new OptionError(`Expected a function for ${owner} option 'logger'`);
+    this.logger = logger;
     if (signal !== undefined && (signal === null || typeof signal !== 'object' || typeof (signal as AbortSignal).aborted !== 'boolean'))
       throw new OptionError(`Expected an AbortSignal for ${owner} option 'signal'`);
     this.signal = signal;
@@ -123,6 +136,23 @@ export abstract class SequenceForecaster<O extends ForecasterOptions = Forecaste
   protected abstract predictOnnx(session: OnnxSession, Z: Float32Array, m: Matrix): Promise<Float32Array>;
 
   // ------------------------------------------------------------------ read-only state
+
+  /** The engine of batch scoring ('native' or 'onnx'). */
+  get engine(): 'native' | 'onnx' {
+    return this.engineValue;
+  }
+
+  /** The ONNX Runtime provider batch scoring uses with engine 'onnx' ('cpu' or 'cuda'; chosen on first access). */
+  get executionProvider(): 'cpu' | 'cuda' {
+    return this.onnxSession().executionProvider;
+  }
+
+  /** Frees the ONNX Runtime session (opened again when needed). */
+  async close(): Promise<void> {
+    const s = this.session;
+    this.session = undefined;
+    if (s) await s.close();
+  }
 
   get window(): number {
     return this.windowValue;
@@ -170,6 +200,8 @@ export abstract class SequenceForecaster<O extends ForecasterOptions = Forecaste
     const flag = new Int32Array(1);
     const onAbort = () => { flag[0] = 1; };
     if (this.signal?.aborted) throw new AbortError(`${this.type}.fit was aborted`);
+    // A CUDA request that cannot be met fails before training, not at the first score.
+    if (this.engineValue === 'onnx' && this.providerValue === 'cuda') resolveExecutionProvider('cuda', this.logger);
     this.signal?.addEventListener('abort', onAbort);
     const threads = resolveThreads(this.threadsValue);
     const o = this.train;
@@ -182,7 +214,7 @@ export abstract class SequenceForecaster<O extends ForecasterOptions = Forecaste
     } finally {
       this.signal?.removeEventListener('abort', onAbort);
     }
-    this.session = undefined;
+    await this.close();
     const preds = await this.model().predict(Z, m.rows, threads);
     // Residual variance per channel over the steps after the warm-up.
     const C = m.cols;
@@ -284,10 +316,22 @@ export abstract class SequenceForecaster<O extends ForecasterOptions = Forecaste
   // ------------------------------------------------------------------ shared pieces
 
   private async forecastStandardized(Z: Float32Array, m: Matrix): Promise<Float32Array> {
-    if (this.provider === 'native') return this.model().predict(Z, m.rows, resolveThreads(this.threadsValue));
-    if (!this.session)
-      this.session = OnnxSession.open(this.toOnnx(), { executionProvider: this.provider, threads: this.threadsValue, batchSize: 1 << 24, workerThreshold: 2 ** 31 - 1, workers: 0 });
-    return this.predictOnnx(this.session, Z, m);
+    if (this.engineValue === 'native') return this.model().predict(Z, m.rows, resolveThreads(this.threadsValue));
+    return this.predictOnnx(this.onnxSession(), Z, m);
+  }
+
+  private onnxSession(): OnnxSession {
+    this.ensureFitted();
+    // One call per series: the LSTM's state runs through the whole series, so no chunking.
+    this.session ??= OnnxSession.open(this.toOnnx(), {
+      executionProvider: this.providerValue,
+      threads: this.threadsValue,
+      batchSize: 1 << 24,
+      workerThreshold: 2 ** 31 - 1,
+      workers: 0,
+      ...(this.logger ? { logger: this.logger } : {}),
+    });
+    return this.session;
   }
 
   /** Normalized error of one step, rounded to float32; shared by batch and streaming. @internal */
@@ -334,7 +378,7 @@ export abstract class SequenceForecaster<O extends ForecasterOptions = Forecaste
     this.params = expectArray(state.arrays, 'params', Float32Array);
     const h = state.arrays['history.loss'];
     this.lossHistory = h instanceof Float32Array ? h : undefined;
-    this.session = undefined;
+    void this.close();
     this.model(); // validates the parameter count
   }
 }
