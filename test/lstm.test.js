@@ -2,7 +2,8 @@
 const assert = require('assert');
 const { native } = require('../dist/binding');
 const nadir = require('..');
-const { rng } = require('./helpers');
+const { rng, atEachLevel } = require('./helpers');
+const { injectedSeries } = require('./series-helpers');
 const { forecasterSuite } = require('./forecaster-suite');
 
 // Central differences in double precision against the analytic BPTT gradient.
@@ -56,6 +57,22 @@ describe('LstmForecaster', function () {
   });
 
   forecasterSuite(nadir.LstmForecaster, { epochs: 6, hiddenSize: 16, window: 24 });
+
+  it('inference (GEMM) at every SIMD level matches the scalar reference; streaming equals batch at each level', async () => {
+    const { X, train } = injectedSeries({ T: 400 });
+    const det = await new nadir.LstmForecaster({ epochs: 1, hiddenSize: 12, layers: 2, window: 16, seed: 2, threads: 1, smoothing: 0 }).fit(train);
+    const runs = await atEachLevel(async () => {
+      const batch = await det.score(X);
+      const s = det.stream();
+      const stream = Float32Array.from({ length: X.rows }, (_, t) => s.push([X.data[2 * t], X.data[2 * t + 1]]));
+      return { batch, stream };
+    });
+    const ref = runs[0].result.batch;
+    for (const { level, result } of runs) {
+      assert.deepStrictEqual(result.stream, result.batch, `streaming differs from batch at ${level}`);
+      for (let t = 0; t < ref.length; t++) assert.ok(Math.abs(result.batch[t] - ref[t]) <= 1e-4 * Math.max(1, ref[t]), `${level} step ${t}`);
+    }
+  });
 
   it('options: hiddenSize, layers; defaults', () => {
     const d = new nadir.LstmForecaster();
