@@ -26,6 +26,15 @@ function forecasterSuite(Cls, base) {
     assert.ok(det.history.length === base.epochs && det.history[base.epochs - 1] < det.history[0], 'training loss falls');
   });
 
+  it('threshold from the post-warm-up training scores: predict flags the spike, normalize maps into [0, 1]', async () => {
+    assert.strictEqual(det.thresholdInfo.method, 'contamination');
+    assert.ok(det.threshold > 0);
+    const flags = await det.predict(X);
+    assert.strictEqual(flags[1000], 1);
+    const norm = det.normalize(scores);
+    assert.ok(norm.every((v) => v >= 0 && v <= 1) && norm[1000] === 1);
+  });
+
   it('finds the injected spike, level shift and pattern change (event overlap), with few false events', () => {
     const ev = det.eventsFromScores(scores);
     for (const w of injected) assert.ok(ev.some((e) => overlaps(e, w, 2)), `${w.name} at [${w.start}, ${w.end}] not found in ${JSON.stringify(ev.map((e) => [e.start, e.end]))}`);

@@ -222,7 +222,8 @@ export abstract class SequenceForecaster<O extends ForecasterOptions = Forecaste
     for (let t = this.windowValue; t < m.rows; t++) for (let c = 0; c < C; c++) v[c] += (Z[t * C + c] - preds[t * C + c]) ** 2;
     const n = m.rows - this.windowValue;
     this.residualVar = Float32Array.from(v, (x) => Math.max(x / n, 1e-6));
-    return this.scoresFrom(Z, preds, m.rows, C);
+    // Threshold and calibration from the steps after the warm-up (whose scores are 0 by definition).
+    return this.scoresFrom(Z, preds, m.rows, C).subarray(this.windowValue);
   }
 
   private checkInputOptions(X: MatrixLike, opts?: SeriesInputOptions): void {
