@@ -63,7 +63,7 @@ describe('TransformerForecaster', function () {
     });
   });
 
-  forecasterSuite(nadir.TransformerForecaster, { epochs: 8, window: 24 });
+  forecasterSuite(nadir.TransformerForecaster, { epochs: 12, window: 24 });
 
   it('options: modelWidth, heads, layers, feedForward; defaults; heads must divide the width', () => {
     const d = new nadir.TransformerForecaster();

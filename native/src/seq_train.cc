@@ -19,9 +19,13 @@ TrainResult train_windows(std::vector<float> init, size_t n_windows, size_t outp
   const size_t P = res.params.size();
   if (n_windows == 0) return res;
   std::vector<float> m(P, 0.f), v(P, 0.f), g(P);
+  // Each mini-batch is cut into at most kChunks fixed slices whatever the thread count; slices are
+  // spread over the threads and their gradients summed in slice order, so the model depends on the
+  // seed only, not on `threads`.
+  constexpr int kChunks = 8;
   const int threads = std::max(1, opt.threads);
-  std::vector<std::vector<float>> part(threads, std::vector<float>(P));
-  std::vector<double> part_loss(threads);
+  std::vector<std::vector<float>> part(kChunks, std::vector<float>(P));
+  std::vector<double> part_loss(kChunks);
   std::vector<uint32_t> order(n_windows);
   for (size_t i = 0; i < n_windows; ++i) order[i] = static_cast<uint32_t>(i);
   SplitMix rng(opt.seed ^ 0x5e9u);
@@ -36,8 +40,8 @@ TrainResult train_windows(std::vector<float> init, size_t n_windows, size_t outp
       if (should_stop && should_stop()) throw Aborted();
       const size_t n = std::min(bs, per_epoch - b0);
       const double scale = 1.0 / (static_cast<double>(n) * outputs_per_window);
-      const int S = static_cast<int>(std::min<size_t>(threads, n));
-      parallel_for(static_cast<size_t>(S), S, [&](size_t t0, size_t t1, int) {
+      const int S = static_cast<int>(std::min<size_t>(kChunks, n));
+      parallel_for(static_cast<size_t>(S), threads, [&](size_t t0, size_t t1, int) {
         for (size_t t = t0; t < t1; ++t) {
           size_t r0 = n * t / S, r1 = n * (t + 1) / S;
           std::fill(part[t].begin(), part[t].end(), 0.f);

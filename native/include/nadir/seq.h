@@ -4,9 +4,9 @@
 //
 // Series are row-major T x C float arrays, already standardized per channel by the caller.
 // Parameters are one flat float blob per model (layouts below); the training loop (seq_train.cc)
-// is shared: seeded sampling of training windows, mini-batches split across threads (one
-// gradient buffer per thread, summed in thread order: bit-identical for the same seed and
-// threads), global-norm gradient clipping and Adam (nn::adam).
+// is shared: seeded sampling of training windows, mini-batches cut into fixed slices spread over
+// the threads (one gradient buffer per slice, summed in slice order: bit-identical for the same
+// seed whatever the thread count), global-norm gradient clipping and Adam (nn::adam).
 #pragma once
 #include <cstddef>
 #include <cstdint>
