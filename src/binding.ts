@@ -65,8 +65,9 @@ export interface Native {
   seqLstmRunAsync(meta: Int32Array, packed: F32, Z: F32, length: number, state: F32, preds: F32): Promise<void>;
   seqLstmLossGrad<T extends F32 | Float64Array>(meta: Int32Array, params: T, Z: T, length: number, window: number, starts: Uint32Array): { loss: number; grad: T };
   seqTfTrain(meta: Int32Array, Z: F32, length: number, options: Float64Array, abortFlag: Int32Array | null): Promise<{ params: F32; loss: F32 }>;
-  seqTfPredict(meta: Int32Array, params: F32, Z: F32, length: number, first: number, preds: F32, threads: number): void;
-  seqTfPredictAsync(meta: Int32Array, params: F32, Z: F32, length: number, first: number, preds: F32, threads: number): Promise<void>;
+  seqTfPack(meta: Int32Array, params: F32): F32;
+  seqTfPredict(meta: Int32Array, packed: F32, Z: F32, length: number, first: number, preds: F32, threads: number): void;
+  seqTfPredictAsync(meta: Int32Array, packed: F32, Z: F32, length: number, first: number, preds: F32, threads: number): Promise<void>;
   seqTfLossGrad<T extends F32 | Float64Array>(meta: Int32Array, params: T, Z: T, length: number, starts: Uint32Array): { loss: number; grad: T };
   [name: string]: any;
 }

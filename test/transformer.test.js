@@ -2,7 +2,8 @@
 const assert = require('assert');
 const { native } = require('../dist/binding');
 const nadir = require('..');
-const { rng } = require('./helpers');
+const { rng, atEachLevel } = require('./helpers');
+const { injectedSeries } = require('./series-helpers');
 const { forecasterSuite } = require('./forecaster-suite');
 
 // Offsets as in native/include/nadir/seq.h (TfShape).
@@ -58,12 +59,35 @@ describe('TransformerForecaster', function () {
     it('layer norms (gamma, beta of both blocks and the final norm) match finite differences', () => {
       assert.ok(check(inRanges([...lay.layers.flatMap((l) => [...l.ln1, ...l.ln2]), ...lay.lnf])) < 1e-7);
     });
+    it('float gradient (forward and backward through the GEMM) agrees with the double one', () => {
+      const P = P0();
+      const g64 = lg(P).grad;
+      const g32 = native.seqTfLossGrad(meta, Float32Array.from(P), Float32Array.from(Z), len, starts).grad;
+      const scale = Math.max(...g64.map(Math.abs));
+      for (let i = 0; i < lay.size; i++) assert.ok(Math.abs(g32[i] - g64[i]) < 1e-4 * scale, `param ${i}: ${g32[i]} vs ${g64[i]}`);
+    });
     it('input projection, feed-forward and head match finite differences', () => {
       assert.ok(check(inRanges([lay.win, lay.bin, ...lay.layers.flatMap((l) => l.ffn), ...lay.head])) < 1e-7);
     });
   });
 
   forecasterSuite(nadir.TransformerForecaster, { epochs: 12, window: 24 });
+
+  it('inference (GEMM) at every SIMD level matches the scalar reference; streaming equals batch at each level', async () => {
+    const { X, train } = injectedSeries({ T: 400 });
+    const det = await new nadir.TransformerForecaster({ epochs: 1, modelWidth: 8, layers: 2, window: 16, seed: 2, threads: 1, smoothing: 0 }).fit(train);
+    const runs = await atEachLevel(async () => {
+      const batch = await det.score(X);
+      const s = det.stream();
+      const stream = Float32Array.from({ length: X.rows }, (_, t) => s.push([X.data[2 * t], X.data[2 * t + 1]]));
+      return { batch, stream };
+    });
+    const ref = runs[0].result.batch;
+    for (const { level, result } of runs) {
+      assert.deepStrictEqual(result.stream, result.batch, `streaming differs from batch at ${level}`);
+      for (let t = 0; t < ref.length; t++) assert.ok(Math.abs(result.batch[t] - ref[t]) <= 1e-4 * Math.max(1, ref[t]), `${level} step ${t}`);
+    }
+  });
 
   it('options: modelWidth, heads, layers, feedForward; defaults; heads must divide the width', () => {
     const d = new nadir.TransformerForecaster();

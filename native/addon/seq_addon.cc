@@ -193,21 +193,32 @@ Napi::Value TfTrain(const Napi::CallbackInfo& info) {
   return Job::Start(info.Env(), work, done, {info[0], info[1], info[4]});
 }
 
+// seqTfPack(meta, params) -> Float32Array (inference layout)
+Napi::Value TfPack(const Napi::CallbackInfo& info) {
+  auto s = tf_arg(info, 0);
+  auto p = f32(info, 1, "params");
+  expect_length(info.Env(), p, s->size, "params");
+  auto q = seq::tf_pack(*s, p.data);
+  auto out = Napi::Float32Array::New(info.Env(), q.size());
+  std::copy(q.begin(), q.end(), out.Data());
+  return out;
+}
+
 struct PredictArgs {
   std::shared_ptr<seq::TfShape> s;
-  const float *params, *z;
+  const float *packed, *z;
   float* preds;
   size_t len, first;
   int threads;
 };
-// (meta, params, Z, length, first, preds, threads)
+// (meta, packed, Z, length, first, preds, threads)
 PredictArgs predict_args(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   PredictArgs a;
   a.s = tf_arg(info, 0);
-  auto p = f32(info, 1, "params");
-  expect_length(env, p, a.s->size, "params");
-  a.params = p.data;
+  auto p = f32(info, 1, "packed");
+  expect_length(env, p, a.s->size, "packed");
+  a.packed = p.data;
   a.z = series_arg(info, 2, 3, a.s->channels, &a.len);
   a.first = static_cast<size_t>(integer(info, 4, "first", a.s->window, INT32_MAX));
   if (a.first > a.len) range_fail(env, "first is past the end of the series");
@@ -220,13 +231,13 @@ PredictArgs predict_args(const Napi::CallbackInfo& info) {
 
 Napi::Value TfPredict(const Napi::CallbackInfo& info) {
   PredictArgs a = predict_args(info);
-  seq::tf_predict(*a.s, a.params, a.z, a.len, a.first, a.preds, 1);
+  seq::tf_predict(*a.s, a.packed, a.z, a.len, a.first, a.preds, 1);
   return info.Env().Undefined();
 }
 
 Napi::Value TfPredictAsync(const Napi::CallbackInfo& info) {
   PredictArgs a = predict_args(info);
-  auto work = [a]() { seq::tf_predict(*a.s, a.params, a.z, a.len, a.first, a.preds, a.threads); };
+  auto work = [a]() { seq::tf_predict(*a.s, a.packed, a.z, a.len, a.first, a.preds, a.threads); };
   return Job::Start(info.Env(), work, nullptr, {info[0], info[1], info[2], info[5]});
 }
 
@@ -246,6 +257,7 @@ void RegisterSeq(Napi::Env env, Napi::Object exports) {
   exports.Set("seqLstmRunAsync", Napi::Function::New(env, LstmRunAsync, "seqLstmRunAsync"));
   exports.Set("seqLstmLossGrad", Napi::Function::New(env, LstmLossGrad, "seqLstmLossGrad"));
   exports.Set("seqTfTrain", Napi::Function::New(env, TfTrain, "seqTfTrain"));
+  exports.Set("seqTfPack", Napi::Function::New(env, TfPack, "seqTfPack"));
   exports.Set("seqTfPredict", Napi::Function::New(env, TfPredict, "seqTfPredict"));
   exports.Set("seqTfPredictAsync", Napi::Function::New(env, TfPredictAsync, "seqTfPredictAsync"));
   exports.Set("seqTfLossGrad", Napi::Function::New(env, TfLossGrad, "seqTfLossGrad"));

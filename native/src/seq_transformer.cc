@@ -7,8 +7,10 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "nadir/linalg.h"
+#include "nadir/nn.h"
 #include "nadir/parallel.h"
 #include "nadir/seq.h"
 #include "seq_kernels.h"
@@ -49,9 +51,15 @@ void ln_bwd(const T* dy, const T* xhat, T rstd, int d, const T* g, T* dx, T* dg,
   for (int j = 0; j < d; ++j) dx[j] += rstd * (dy[j] * g[j] - m1 - xhat[j] * m2);
 }
 
-// Y[r] = b + W X[r] for rows [r0, r1); W is out x in.
+// Y[r] = b + W X[r] for rows [r0, r1). W is out x in, or with `packed` (float only) in x out,
+// which the GEMM of nn.h reads directly.
 template <class T>
-void lin(T* Y, const T* X, int r0, int r1, int in, const T* W, const T* b, int out) {
+void lin(T* Y, const T* X, int r0, int r1, int in, const T* W, const T* b, int out, bool packed) {
+  if constexpr (std::is_same_v<T, float>)
+    if (packed) {
+      nn::gemm(r1 - r0, out, in, X + static_cast<size_t>(r0) * in, in, 1, W, out, Y + static_cast<size_t>(r0) * out, out, false, b);
+      return;
+    }
   for (int r = r0; r < r1; ++r) {
     T* y = Y + static_cast<size_t>(r) * out;
     for (int o = 0; o < out; ++o) y[o] = b[o];
@@ -61,6 +69,16 @@ void lin(T* Y, const T* X, int r0, int r1, int in, const T* W, const T* b, int o
 // Backward of lin: dX (+=, may be null), dW, db.
 template <class T>
 void lin_bwd(const T* dY, const T* X, int r0, int r1, int in, const T* W, int out, T* dX, T* dW, T* db) {
+  if constexpr (std::is_same_v<T, float>) {
+    // dW += dY^T X (A read transposed through its strides); dX += dY W.
+    const int n = r1 - r0;
+    const float* dy = dY + static_cast<size_t>(r0) * out;
+    for (int r = 0; r < n; ++r)
+      for (int o = 0; o < out; ++o) db[o] += dy[static_cast<size_t>(r) * out + o];
+    nn::gemm(out, in, n, dy, 1, out, X + static_cast<size_t>(r0) * in, in, dW, in, true, nullptr);
+    if (dX) nn::gemm(n, in, out, dy, out, 1, W, in, dX + static_cast<size_t>(r0) * in, in, true, nullptr);
+    return;
+  }
   for (int r = r0; r < r1; ++r) {
     const T* dy = dY + static_cast<size_t>(r) * out;
     for (int o = 0; o < out; ++o) db[o] += dy[o];
@@ -95,16 +113,17 @@ void positions(const TfShape& s, std::vector<T>& pe) {
     }
 }
 
-// Forward over one window Zw (window x C); the head's outputs land in tp.y.
+// Forward over one window Zw (window x C); the head's outputs land in tp.y. `packed`: P holds the
+// weight matrices transposed (tf_pack), read by the GEMM.
 template <class T>
-void forward(const TfShape& s, const T* P, const T* Zw, TfTape<T>& tp) {
+void forward(const TfShape& s, const T* P, bool packed, const T* Zw, TfTape<T>& tp) {
   const int W = s.window, d = s.width, C = s.channels, H = s.heads, dh = d / H, ff = s.ff, NL = s.layers;
   const size_t Wd = static_cast<size_t>(W) * d;
   positions(s, tp.pe);
   tp.X.resize(NL + 1);
   tp.L.resize(NL);
   tp.X[0].resize(Wd);
-  lin(tp.X[0].data(), Zw, 0, W, C, P + s.win, P + s.bin, d);
+  lin(tp.X[0].data(), Zw, 0, W, C, P + s.win, P + s.bin, d, packed);
   for (size_t i = 0; i < Wd; ++i) tp.X[0][i] += tp.pe[i];
   const T inv = T(1) / std::sqrt(static_cast<T>(dh));
   for (int l = 0; l < NL; ++l) {
@@ -119,9 +138,9 @@ void forward(const TfShape& s, const T* P, const T* Zw, TfTape<T>& tp) {
     t.F.resize(static_cast<size_t>(W) * ff);
     for (int r = 0; r < W; ++r)
       ln_fwd(X + r * d, d, P + o.g1, P + o.be1, &t.A[r * d], &t.xh1[r * d], &t.rs1[r]);
-    lin(t.Q.data(), t.A.data(), q0, W, d, P + o.wq, P + o.bq, d);
-    lin(t.K.data(), t.A.data(), 0, W, d, P + o.wk, P + o.bk, d);
-    lin(t.V.data(), t.A.data(), 0, W, d, P + o.wv, P + o.bv, d);
+    lin(t.Q.data(), t.A.data(), q0, W, d, P + o.wq, P + o.bq, d, packed);
+    lin(t.K.data(), t.A.data(), 0, W, d, P + o.wk, P + o.bk, d, packed);
+    lin(t.V.data(), t.A.data(), 0, W, d, P + o.wv, P + o.bv, d, packed);
     for (int h = 0; h < H; ++h)
       for (int k = q0; k < W; ++k) {
         T* p = &t.P[(static_cast<size_t>(h) * W + k) * W];
@@ -143,15 +162,15 @@ void forward(const TfShape& s, const T* P, const T* Zw, TfTape<T>& tp) {
           for (int e = 0; e < dh; ++e) out[e] += p[j] * v[e];
         }
       }
-    lin(t.X1.data(), t.O.data(), q0, W, d, P + o.wo, P + o.bo, d);
+    lin(t.X1.data(), t.O.data(), q0, W, d, P + o.wo, P + o.bo, d, packed);
     for (size_t i = static_cast<size_t>(q0) * d; i < Wd; ++i) t.X1[i] += X[i];
     for (int r = q0; r < W; ++r)
       ln_fwd(&t.X1[r * d], d, P + o.g2, P + o.be2, &t.B[r * d], &t.xh2[r * d], &t.rs2[r]);
-    lin(t.F.data(), t.B.data(), q0, W, d, P + o.w1, P + o.b1, ff);
+    lin(t.F.data(), t.B.data(), q0, W, d, P + o.w1, P + o.b1, ff, packed);
     for (size_t i = static_cast<size_t>(q0) * ff; i < static_cast<size_t>(W) * ff; ++i) t.F[i] = t.F[i] > T(0) ? t.F[i] : T(0);
     tp.X[l + 1].resize(Wd);
     T* Xn = tp.X[l + 1].data();
-    lin(Xn, t.F.data(), q0, W, ff, P + o.w2, P + o.b2, d);
+    lin(Xn, t.F.data(), q0, W, ff, P + o.w2, P + o.b2, d, packed);
     for (size_t i = static_cast<size_t>(q0) * d; i < Wd; ++i) Xn[i] += t.X1[i];
   }
   tp.Y.resize(d);
@@ -159,8 +178,12 @@ void forward(const TfShape& s, const T* P, const T* Zw, TfTape<T>& tp) {
   ln_fwd(tp.X[NL].data() + static_cast<size_t>(W - 1) * d, d, P + s.gf, P + s.bef, tp.Y.data(), tp.xhf.data(), &tp.rsf);
   const int O = s.outputs();
   tp.y.resize(O);
-  for (int k = 0; k < O; ++k) tp.y[k] = P[s.head_b + k];
-  matvec(tp.y.data(), P + s.head_w, O, d, tp.Y.data());
+  if (packed) {
+    lin(tp.y.data(), tp.Y.data(), 0, 1, d, P + s.head_w, P + s.head_b, O, true);
+  } else {
+    for (int k = 0; k < O; ++k) tp.y[k] = P[s.head_b + k];
+    matvec(tp.y.data(), P + s.head_w, O, d, tp.Y.data());
+  }
 }
 
 // Backward from dy (head outputs) into grad.
@@ -241,11 +264,12 @@ void backward(const TfShape& s, const T* P, const T* Zw, TfTape<T>& tp, const T*
   lin_bwd(tp.dX.data(), Zw, 0, W, C, P + s.win, d, static_cast<T*>(nullptr), grad + s.win, grad + s.bin);
 }
 
+// Q: P packed (forward through the GEMM, float) or null (plain loops).
 template <class T>
-double window_grad(const TfShape& s, const T* P, const T* Z, size_t start, double scale, T* grad, TfTape<T>& tp) {
+double window_grad(const TfShape& s, const T* P, const T* Q, const T* Z, size_t start, double scale, T* grad, TfTape<T>& tp) {
   const int C = s.channels, O = s.outputs();
   const T* Zw = Z + start * C;
-  forward(s, P, Zw, tp);
+  forward(s, Q ? Q : P, Q != nullptr, Zw, tp);
   std::vector<T> dy(O);
   double loss = 0;
   for (int k = 0; k < O; ++k) {
@@ -258,6 +282,23 @@ double window_grad(const TfShape& s, const T* P, const T* Z, size_t start, doubl
 }
 
 }  // namespace
+
+std::vector<float> tf_pack(const TfShape& s, const float* P) {
+  std::vector<float> q(P, P + s.size);
+  auto transpose = [&](size_t off, int rows, int cols) {
+    for (int r = 0; r < rows; ++r)
+      for (int c = 0; c < cols; ++c) q[off + static_cast<size_t>(c) * rows + r] = P[off + static_cast<size_t>(r) * cols + c];
+  };
+  const int d = s.width;
+  transpose(s.win, d, s.channels);
+  for (const auto& L : s.L) {
+    for (size_t w : {L.wq, L.wk, L.wv, L.wo}) transpose(w, d, d);
+    transpose(L.w1, s.ff, d);
+    transpose(L.w2, d, s.ff);
+  }
+  transpose(s.head_w, s.outputs(), d);
+  return q;
+}
 
 TfShape tf_shape(const int32_t* meta, size_t n) {
   auto bad = [](const std::string& m) { throw std::invalid_argument("Invalid Transformer shape: " + m); };
@@ -317,11 +358,18 @@ std::vector<float> tf_init(const TfShape& s, uint64_t seed) {
 template <class T>
 double tf_loss_grad(const TfShape& s, const T* params, const T* Z, size_t len, const uint32_t* starts, size_t n, T* grad) {
   TfTape<T> tp;
+  // In float the forward pass runs through the GEMM on the packed blob, as in training.
+  std::vector<float> packed;
+  const T* Q = nullptr;
+  if constexpr (std::is_same_v<T, float>) {
+    packed = tf_pack(s, params);
+    Q = packed.data();
+  }
   double loss = 0;
   for (size_t i = 0; i < n; ++i) {
     if (static_cast<size_t>(starts[i]) + s.window + s.horizon > len)
       throw std::invalid_argument("window " + std::to_string(i) + " runs past the end of the series");
-    loss += window_grad(s, params, Z, starts[i], 1.0, grad, tp);
+    loss += window_grad(s, params, Q, Z, starts[i], 1.0, grad, tp);
   }
   return loss;
 }
@@ -334,21 +382,22 @@ TrainResult tf_train(const TfShape& s, const float* Z, size_t T, const TrainOpti
   const size_t n_windows = T - s.window - s.horizon + 1;
   auto fn = [&](const float* P, const uint32_t* starts, size_t n, double scale, float* grad) {
     thread_local TfTape<float> tp;  // one per worker thread
+    const std::vector<float> Q = tf_pack(s, P);
     double loss = 0;
-    for (size_t i = 0; i < n; ++i) loss += window_grad(s, P, Z, starts[i], scale, grad, tp);
+    for (size_t i = 0; i < n; ++i) loss += window_grad(s, P, Q.data(), Z, starts[i], scale, grad, tp);
     return loss;
   };
   return train_windows(tf_init(s, opt.seed), n_windows, static_cast<size_t>(s.outputs()), opt, fn, should_stop);
 }
 
-void tf_predict(const TfShape& s, const float* params, const float* Z, size_t T, size_t first, float* preds, int threads) {
+void tf_predict(const TfShape& s, const float* packed, const float* Z, size_t T, size_t first, float* preds, int threads) {
   const int C = s.channels;
   if (first < static_cast<size_t>(s.window) || first > T) throw std::invalid_argument("first must be in [window, length]");
   const size_t n = T + 1 - first;
   parallel_for(n, n >= 64 ? threads : 1, [&](size_t b, size_t e, int) {
     thread_local TfTape<float> tp;
     for (size_t i = b; i < e; ++i) {
-      forward(s, params, Z + (first + i - s.window) * C, tp);
+      forward(s, packed, true, Z + (first + i - s.window) * C, tp);
       std::copy(tp.y.begin(), tp.y.begin() + C, preds + i * C);
     }
   });

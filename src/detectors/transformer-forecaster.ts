@@ -81,26 +81,26 @@ export class TransformerForecaster extends SequenceForecaster<TransformerForecas
     const meta = this.meta();
     const C = meta[1];
     const W = this.windowValue;
-    // Validates the blob length once (throws on a mismatch).
-    native.seqTfPredict(meta, params, new Float32Array(W * C), W, W, new Float32Array(C), 1);
+    // Transposed weights for the GEMM (also checks the blob length).
+    const packed = native.seqTfPack(meta, params);
     const model: SeqModel = {
       // Ring buffer holding every point twice (at i and i + W), so the last W are always contiguous.
       stateSize: 2 * W * C,
       predict: async (Z, T, threads) => {
         const out = new Float32Array((T + 1) * C);
-        if (T >= W) await native.seqTfPredictAsync(meta, params, Z, T, W, out.subarray(W * C), threads);
+        if (T >= W) await native.seqTfPredictAsync(meta, packed, Z, T, W, out.subarray(W * C), threads);
         return out.subarray(0, T * C);
       },
       predictSync: (Z, T) => {
         const out = new Float32Array((T + 1) * C);
-        if (T >= W) native.seqTfPredict(meta, params, Z, T, W, out.subarray(W * C), 1);
+        if (T >= W) native.seqTfPredict(meta, packed, Z, T, W, out.subarray(W * C), 1);
         return out.subarray(0, T * C);
       },
       step: (ring, steps, z, pred) => {
         const k = steps % W;
         let ok = false;
         if (steps >= W) {
-          native.seqTfPredict(meta, params, ring.subarray(k * C, (k + W) * C), W, W, pred, 1);
+          native.seqTfPredict(meta, packed, ring.subarray(k * C, (k + W) * C), W, W, pred, 1);
           ok = true;
         }
         ring.set(z, k * C);

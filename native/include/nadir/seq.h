@@ -107,9 +107,12 @@ constexpr double kLayerNormEps = 1e-5;
 TrainResult tf_train(const TfShape& s, const float* Z, size_t T, const TrainOptions& opt,
                      const std::function<bool()>& should_stop);
 
+// Inference layout: every weight matrix transposed (inputs x outputs) for the GEMM.
+std::vector<float> tf_pack(const TfShape& s, const float* params);
+
 // preds (rows t = first..T, C values each): the one-step forecast of Z[t] from Z[t - window, t);
-// t = T forecasts the next, unseen step. Needs first >= window.
-void tf_predict(const TfShape& s, const float* params, const float* Z, size_t T, size_t first,
+// t = T forecasts the next, unseen step. Needs first >= window. Takes the packed blob.
+void tf_predict(const TfShape& s, const float* packed, const float* Z, size_t T, size_t first,
                 float* preds, int threads);
 
 template <class T>
