@@ -56,22 +56,6 @@ struct Rng {
   }
 };
 
-// ---------------------------------------------------------------- GEMM for either precision
-
-inline void gemmT(int M, int N, int K, const float* A, long ars, long acs, const float* B, long ldb,
-                  float* C, long ldc, bool acc, const float* bias) {
-  gemm(M, N, K, A, ars, acs, B, ldb, C, ldc, acc, bias);
-}
-inline void gemmT(int M, int N, int K, const double* A, long ars, long acs, const double* B,
-                  long ldb, double* C, long ldc, bool acc, const double* bias) {
-  for (int m = 0; m < M; ++m)
-    for (int n = 0; n < N; ++n) {
-      double s = acc ? C[m * ldc + n] : bias ? bias[n] : 0.0;
-      for (int k = 0; k < K; ++k) s += A[m * ars + k * acs] * B[k * ldb + n];
-      C[m * ldc + n] = s;
-    }
-}
-
 // ---------------------------------------------------------------- one dense layer
 
 template <class T>

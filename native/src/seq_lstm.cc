@@ -15,100 +15,114 @@ namespace nadir::seq {
 namespace {
 
 using kern::sigm;
-using kern::matvec;
-using kern::matvec_t;
-using kern::outer;
 
 template <class T>
 struct Tape {
   std::vector<T> gates, c, tc, h;  // per layer, window steps each: 4H, H, H, H
-  std::vector<T> dh, dx, dz, zero;
+  std::vector<T> y, dy, dh, dx, dz, dhn, dcn;
 };
 
-// One window: forward, loss (sum of squared errors) and gradient scaled by `scale`.
+// The blob with every W, U and Wh transposed (inputs x outputs): what the GEMM reads.
 template <class T>
-double window_grad(const LstmShape& s, const T* P, const T* Z, size_t start, int W, double scale,
-                   T* grad, Tape<T>& tp) {
+void pack_into(const LstmShape& s, const T* P, std::vector<T>& q) {
+  q.assign(P, P + s.size);
+  auto transpose = [&](size_t off, int rows, int cols) {
+    for (int r = 0; r < rows; ++r)
+      for (int c = 0; c < cols; ++c) q[off + static_cast<size_t>(c) * rows + r] = P[off + static_cast<size_t>(r) * cols + c];
+  };
+  for (int l = 0; l < s.layers; ++l) {
+    transpose(s.w[l], 4 * s.hidden, s.inputs(l));
+    transpose(s.u[l], 4 * s.hidden, s.hidden);
+  }
+  transpose(s.head_w, s.outputs(), s.hidden);
+}
+
+// One window: forward, loss (sum of squared errors) and gradient scaled by `scale`. P is the blob,
+// Q the same packed. Per layer, the input terms of all steps are one GEMM, the recurrent term one
+// GEMM per step; backward mirrors it (weight gradients as GEMMs over all steps at once).
+template <class T>
+double window_grad(const LstmShape& s, const T* P, const T* Q, const T* Z, size_t start, int W,
+                   double scale, T* grad, Tape<T>& tp) {
+  using nn::gemmT;
   const int H = s.hidden, G = 4 * H, C = s.channels, L = s.layers, O = s.outputs();
   const size_t lw = static_cast<size_t>(W);
-  tp.gates.assign(L * lw * G, T(0));
-  tp.c.assign(L * lw * H, T(0));
-  tp.tc.assign(L * lw * H, T(0));
-  tp.h.assign(L * lw * H, T(0));
-  tp.zero.assign(H, T(0));
+  tp.gates.resize(L * lw * G);
+  tp.c.resize(L * lw * H);
+  tp.tc.resize(L * lw * H);
+  tp.h.resize(L * lw * H);
+  auto input = [&](int l) { return l == 0 ? Z + start * C : tp.h.data() + (l - 1) * lw * H; };
   for (int l = 0; l < L; ++l) {
     const int I = s.inputs(l);
+    T* gates = tp.gates.data() + l * lw * G;
+    gemmT(W, G, I, input(l), I, 1, Q + s.w[l], G, gates, G, false, Q + s.b[l]);
     for (int k = 0; k < W; ++k) {
-      const T* x = l == 0 ? Z + (start + k) * C : tp.h.data() + ((l - 1) * lw + k) * H;
-      const T* hp = k ? tp.h.data() + (l * lw + k - 1) * H : tp.zero.data();
-      const T* cp = k ? tp.c.data() + (l * lw + k - 1) * H : tp.zero.data();
-      T* z = tp.gates.data() + (l * lw + k) * G;
-      for (int j = 0; j < G; ++j) z[j] = P[s.b[l] + j];
-      matvec(z, P + s.w[l], G, I, x);
-      matvec(z, P + s.u[l], G, H, hp);
-      T* c = tp.c.data() + (l * lw + k) * H;
-      T* tc = tp.tc.data() + (l * lw + k) * H;
-      T* h = tp.h.data() + (l * lw + k) * H;
+      T* z = gates + k * G;
+      const size_t at = (l * lw + k) * H;
+      if (k) gemmT(1, G, H, tp.h.data() + at - H, H, 1, Q + s.u[l], G, z, G, true, nullptr);
+      T* c = tp.c.data() + at;
+      T* tc = tp.tc.data() + at;
+      T* h = tp.h.data() + at;
       for (int j = 0; j < H; ++j) {
         T i = sigm(z[j]), f = sigm(z[H + j]), g = std::tanh(z[2 * H + j]), o = sigm(z[3 * H + j]);
         z[j] = i; z[H + j] = f; z[2 * H + j] = g; z[3 * H + j] = o;
-        c[j] = f * cp[j] + i * g;
+        c[j] = (k ? f * c[j - H] : T(0)) + i * g;
         tc[j] = std::tanh(c[j]);
         h[j] = o * tc[j];
       }
     }
   }
-  // Head at every step; gradient into dh of the top layer.
+  // Head at every step.
+  const T* top = tp.h.data() + (L - 1) * lw * H;
+  tp.y.resize(lw * O);
+  tp.dy.resize(lw * O);
+  gemmT(W, O, H, top, H, 1, Q + s.head_w, O, tp.y.data(), O, false, Q + s.head_b);
   double loss = 0;
-  tp.dh.assign(lw * H, T(0));
-  std::vector<T> y(O), dy(O);
-  const size_t top = static_cast<size_t>(L - 1) * lw;
-  for (int k = 0; k < W; ++k) {
-    const T* h = tp.h.data() + (top + k) * H;
-    for (int o = 0; o < O; ++o) y[o] = P[s.head_b + o];
-    matvec(y.data(), P + s.head_w, O, H, h);
+  for (int k = 0; k < W; ++k)
     for (int o = 0; o < O; ++o) {
-      const T e = y[o] - Z[(start + k + 1 + o / C) * C + o % C];
+      const T e = tp.y[k * O + o] - Z[(start + k + 1 + o / C) * C + o % C];
       loss += static_cast<double>(e) * e;
-      dy[o] = static_cast<T>(2 * scale) * e;
-      grad[s.head_b + o] += dy[o];
+      const T d = static_cast<T>(2 * scale) * e;
+      tp.dy[k * O + o] = d;
+      grad[s.head_b + o] += d;
     }
-    outer(grad + s.head_w, dy.data(), O, h, H);
-    matvec_t(tp.dh.data() + k * H, P + s.head_w, O, H, dy.data());
-  }
+  gemmT(O, H, W, tp.dy.data(), 1, O, top, H, grad + s.head_w, H, true, nullptr);
+  tp.dh.resize(lw * H);
+  gemmT(W, H, O, tp.dy.data(), O, 1, P + s.head_w, H, tp.dh.data(), H, false, nullptr);
   // Backpropagation through time, layer by layer from the top.
-  tp.dz.assign(G, T(0));
-  std::vector<T> dhn(H), dcn(H);
+  tp.dz.resize(lw * G);
+  tp.dhn.resize(H);
+  tp.dcn.resize(H);
   for (int l = L - 1; l >= 0; --l) {
     const int I = s.inputs(l);
-    tp.dx.assign(lw * I, T(0));
-    std::fill(dhn.begin(), dhn.end(), T(0));
-    std::fill(dcn.begin(), dcn.end(), T(0));
+    std::fill(tp.dhn.begin(), tp.dhn.end(), T(0));
+    std::fill(tp.dcn.begin(), tp.dcn.end(), T(0));
     for (int k = W - 1; k >= 0; --k) {
+      const size_t at = (l * lw + k) * H;
       const T* a = tp.gates.data() + (l * lw + k) * G;
-      const T* tc = tp.tc.data() + (l * lw + k) * H;
-      const T* cp = k ? tp.c.data() + (l * lw + k - 1) * H : tp.zero.data();
-      const T* hp = k ? tp.h.data() + (l * lw + k - 1) * H : tp.zero.data();
-      const T* x = l == 0 ? Z + (start + k) * C : tp.h.data() + ((l - 1) * lw + k) * H;
-      T* dz = tp.dz.data();
+      const T* tc = tp.tc.data() + at;
+      T* dz = tp.dz.data() + k * G;
       for (int j = 0; j < H; ++j) {
         const T i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j];
-        const T dh = tp.dh[k * H + j] + dhn[j];
-        const T dc = dcn[j] + dh * o * (T(1) - tc[j] * tc[j]);
+        const T cp = k ? tp.c[at - H + j] : T(0);
+        const T dh = tp.dh[k * H + j] + tp.dhn[j];
+        const T dc = tp.dcn[j] + dh * o * (T(1) - tc[j] * tc[j]);
         dz[j] = dc * g * i * (T(1) - i);
-        dz[H + j] = dc * cp[j] * f * (T(1) - f);
+        dz[H + j] = dc * cp * f * (T(1) - f);
         dz[2 * H + j] = dc * i * (T(1) - g * g);
         dz[3 * H + j] = dh * tc[j] * o * (T(1) - o);
-        dcn[j] = dc * f;
+        tp.dcn[j] = dc * f;
       }
-      for (int j = 0; j < G; ++j) grad[s.b[l] + j] += dz[j];
-      outer(grad + s.w[l], dz, G, x, I);
-      if (k) outer(grad + s.u[l], dz, G, hp, H);
-      std::fill(dhn.begin(), dhn.end(), T(0));
-      matvec_t(dhn.data(), P + s.u[l], G, H, dz);
-      if (l > 0) matvec_t(tp.dx.data() + k * I, P + s.w[l], G, I, dz);
+      if (k) gemmT(1, H, G, dz, G, 1, P + s.u[l], H, tp.dhn.data(), H, false, nullptr);
     }
-    if (l > 0) tp.dh.swap(tp.dx);  // dx of this layer is dh of the one below
+    for (int k = 0; k < W; ++k)
+      for (int j = 0; j < G; ++j) grad[s.b[l] + j] += tp.dz[k * G + j];
+    gemmT(G, I, W, tp.dz.data(), 1, G, input(l), I, grad + s.w[l], I, true, nullptr);
+    if (W > 1) gemmT(G, H, W - 1, tp.dz.data() + G, 1, G, tp.h.data() + l * lw * H, H, grad + s.u[l], H, true, nullptr);
+    if (l > 0) {
+      tp.dx.resize(lw * I);
+      gemmT(W, I, G, tp.dz.data(), G, 1, P + s.w[l], I, tp.dx.data(), I, false, nullptr);
+      tp.dh.swap(tp.dx);  // dx of this layer is dh of the one below
+    }
   }
   return loss;
 }
@@ -160,11 +174,13 @@ template <class T>
 double lstm_loss_grad(const LstmShape& s, const T* params, const T* Z, size_t len, int window,
                       const uint32_t* starts, size_t n, T* grad) {
   Tape<T> tp;
+  std::vector<T> Q;
+  pack_into(s, params, Q);
   double loss = 0;
   for (size_t i = 0; i < n; ++i) {
     if (window < 1 || static_cast<size_t>(starts[i]) + window + s.horizon > len)
       throw std::invalid_argument("window " + std::to_string(i) + " runs past the end of the series");
-    loss += window_grad(s, params, Z, starts[i], window, 1.0, grad, tp);
+    loss += window_grad(s, params, Q.data(), Z, starts[i], window, 1.0, grad, tp);
   }
   return loss;
 }
@@ -177,24 +193,18 @@ TrainResult lstm_train(const LstmShape& s, const float* Z, size_t T, const Train
   const size_t n_windows = T - opt.window - s.horizon + 1;
   auto fn = [&](const float* P, const uint32_t* starts, size_t n, double scale, float* grad) {
     thread_local Tape<float> tp;  // one per worker thread
+    thread_local std::vector<float> Q;
+    pack_into(s, P, Q);
     double loss = 0;
-    for (size_t i = 0; i < n; ++i) loss += window_grad(s, P, Z, starts[i], opt.window, scale, grad, tp);
+    for (size_t i = 0; i < n; ++i) loss += window_grad(s, P, Q.data(), Z, starts[i], opt.window, scale, grad, tp);
     return loss;
   };
   return train_windows(lstm_init(s, opt.seed), n_windows, static_cast<size_t>(opt.window) * s.outputs(), opt, fn, should_stop);
 }
 
 std::vector<float> lstm_pack(const LstmShape& s, const float* P) {
-  std::vector<float> q(P, P + s.size);
-  auto transpose = [&](size_t off, int rows, int cols) {
-    for (int r = 0; r < rows; ++r)
-      for (int c = 0; c < cols; ++c) q[off + static_cast<size_t>(c) * rows + r] = P[off + static_cast<size_t>(r) * cols + c];
-  };
-  for (int l = 0; l < s.layers; ++l) {
-    transpose(s.w[l], 4 * s.hidden, s.inputs(l));
-    transpose(s.u[l], 4 * s.hidden, s.hidden);
-  }
-  transpose(s.head_w, s.outputs(), s.hidden);
+  std::vector<float> q;
+  pack_into(s, P, q);
   return q;
 }
 
