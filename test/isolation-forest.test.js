@@ -129,8 +129,38 @@ describe('IsolationForest', () => {
   });
 
   describe('SIMD kernels', () => {
+    // The scalar reference, computed independently in JS (float sum in tree order).
+    function reference(d, X) {
+      const f = d.forest;
+      const I = 2 ** f.depth - 1;
+      const ref = new Float32Array(X.rows);
+      const cn = (n) => (n <= 1 ? 0 : n <= 2 ? 1 : 2 * (Math.log(n - 1) + 0.5772156649) - (2 * (n - 1)) / n);
+      for (let i = 0; i < X.rows; i++) {
+        let acc = Math.fround(0);
+        for (let t = 0; t < f.trees; t++) {
+          let g = 0;
+          for (let k = 0; k < f.depth; k++) {
+            if (f.feature) {
+              g = 2 * g + 1 + (X.data[i * X.cols + f.feature[t * I + g]] > f.threshold[t * I + g] ? 1 : 0);
+            } else {
+              let dot = 0; // float products are exact in double, as in the native path
+              for (let j = 0; j < X.cols; j++) dot += X.data[i * X.cols + j] * f.normal[(t * X.cols + j) * I + g]; // feature-major per tree
+              g = 2 * g + 1 + (dot > f.offset[t * I + g] ? 1 : 0);
+            }
+          }
+          acc = Math.fround(acc + f.leaf[t * (I + 1) + g - I]);
+        }
+        ref[i] = Math.pow(2, -acc / (f.trees * cn(f.sampleSize)));
+      }
+      return ref;
+    }
+
     // Shapes that exercise: 64-row groups and 16/8-row tails, register-held levels and gathered
     // levels (depth up to 12), feature-major row blocks (cols <= 64) and direct gathers (cols > 64).
+    // From 2048 rows and up to 16 features, AVX-512 scores through the batch plan: positional levels
+    // only (depth 3), numbered levels of up to 16 / 32 / more live nodes (depth 8; depth 12 with 2048 samples), levels testing
+    // up to 2 / 4 / 8 / more distinct features (16 features at depth 12), and the 16-row and
+    // single-row tails (2069 = 32 * 64 + 16 + 5).
     const cases = [
       { rows: 1003, cols: 5, trees: 9, maxDepth: 12 },
       { rows: 333, cols: 3, trees: 13, maxDepth: 3 },
@@ -139,38 +169,32 @@ describe('IsolationForest', () => {
       { rows: 517, cols: 21, trees: 11, maxDepth: 7 },
       { rows: 1003, cols: 5, trees: 9, maxDepth: 10, extensionLevel: 2 },
       { rows: 211, cols: 66, trees: 5, extensionLevel: 65 },
+      { rows: 2069, cols: 9, trees: 12 },
+      { rows: 2069, cols: 16, trees: 6, maxDepth: 12, sampleSize: 2048 },
+      { rows: 2100, cols: 4, trees: 5, maxDepth: 3 },
+      { rows: 2050, cols: 1, trees: 3, maxDepth: 6 },
     ];
     for (const c of cases) {
       it(`every level gives identical scores (${JSON.stringify(c)})`, async () => {
         const X = synthetic({ rows: c.rows, cols: c.cols, seed: c.rows }).X;
-        const d = await fitted(X, { trees: c.trees, maxDepth: c.maxDepth, extensionLevel: c.extensionLevel });
+        const d = await fitted(X, { trees: c.trees, maxDepth: c.maxDepth, sampleSize: c.sampleSize, extensionLevel: c.extensionLevel });
         const runs = await atEachLevel(() => d.score(X));
         for (const r of runs) identical(r.result, runs[0].result);
-        // The scalar reference, checked independently in JS (float sum in tree order).
-        const f = d.forest;
-        const I = 2 ** f.depth - 1;
-        const ref = new Float32Array(X.rows);
-        const cn = (n) => (n <= 1 ? 0 : n <= 2 ? 1 : 2 * (Math.log(n - 1) + 0.5772156649) - (2 * (n - 1)) / n);
-        for (let i = 0; i < X.rows; i++) {
-          let acc = Math.fround(0);
-          for (let t = 0; t < f.trees; t++) {
-            let g = 0;
-            for (let k = 0; k < f.depth; k++) {
-              if (f.feature) {
-                g = 2 * g + 1 + (X.data[i * X.cols + f.feature[t * I + g]] > f.threshold[t * I + g] ? 1 : 0);
-              } else {
-                let dot = 0; // float products are exact in double, as in the native path
-                for (let j = 0; j < X.cols; j++) dot += X.data[i * X.cols + j] * f.normal[(t * X.cols + j) * I + g]; // feature-major per tree
-                g = 2 * g + 1 + (dot > f.offset[t * I + g] ? 1 : 0);
-              }
-            }
-            acc = Math.fround(acc + f.leaf[t * (I + 1) + g - I]);
-          }
-          ref[i] = Math.pow(2, -acc / (f.trees * cn(f.sampleSize)));
-        }
-        assert.ok(maxAbsDiff(ref, runs[0].result) < 1e-6);
+        assert.ok(maxAbsDiff(reference(d, X), runs[0].result) < 1e-6);
       });
     }
+
+    it('the batch plan is exact on tied data (external nodes early, most deep levels padding)', async () => {
+      // Thyroid (shipped, 6 features) and coarsely rounded synthetic data: many nodes hold equal rows.
+      const syn12 = synthetic({ rows: 2600, cols: 12, seed: 5 }).X;
+      const rounded = new nadir.Matrix(syn12.data.map((v) => Math.round(v)), syn12.rows, syn12.cols);
+      for (const X of [thyroid.X, rounded]) {
+        const d = await fitted(X, { trees: 20 });
+        const runs = await atEachLevel(() => d.score(X));
+        for (const r of runs) identical(r.result, runs[0].result);
+        assert.ok(maxAbsDiff(reference(d, X), runs[0].result) < 1e-6);
+      }
+    });
 
     it('scoreSync equals score, row by row and as a batch, at every level', async () => {
       for (const ext of [0, 4]) {

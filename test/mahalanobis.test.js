@@ -299,6 +299,28 @@ describe('Mahalanobis', () => {
       assert.throws(() => native.projectRows(new Float32Array(3), 1, 3, new Float32Array(3), new Float32Array(9), 3, true, 0, null, null, new Float32Array(1), new Float32Array(8)), /Expected 9 elements in transposed/);
     });
 
+    it('full 16-row blocks (transposed by shuffles, 16 features at a time) equal rows scored one by one', async () => {
+      const rand = rng(78);
+      for (const d of [1, 2, 7, 10, 16, 17, 33, 70]) {
+        const rows = 97; // three full 32-row groups, then a 1-row block
+        const x = Float32Array.from({ length: rows * d }, () => rand() * 6 - 3);
+        const c = Float32Array.from({ length: d }, () => rand() - 0.5);
+        const w = Float32Array.from({ length: d * d }, () => rand() - 0.5);
+        const weight = Float32Array.from({ length: d }, () => rand());
+        const scale = Float32Array.from({ length: d }, () => 0.2 + rand());
+        await atEachLevel((level) => {
+          for (const mode of [0, 1, 2]) {
+            const per = mode === 2 ? d : 1;
+            const batch = new Float32Array(rows * per);
+            native.projectRows(x, rows, d, c, w, d, false, mode, weight, scale, batch);
+            const one = new Float32Array(rows * per);
+            for (let i = 0; i < rows; i++) native.projectRows(x.subarray(i * d, (i + 1) * d), 1, d, c, w, d, false, mode, weight, scale, one.subarray(i * per, (i + 1) * per));
+            assert.deepStrictEqual(batch, one, `${level} d=${d} mode=${mode}`);
+          }
+        });
+      }
+    });
+
     it('threaded batch scoring equals single-threaded at each level', async () => {
       const { X } = synthetic({ rows: 20001, cols: 10, seed: 2 });
       const det = await new Mahalanobis({ seed: 1, threads: 1 }).fit(X);

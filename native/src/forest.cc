@@ -1,6 +1,7 @@
 #include "nadir/forest.h"
 
 #include <algorithm>
+#include <bitset>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -630,18 +631,229 @@ NADIR_TARGET_AVX512 void transpose16_avx512(const float* x, size_t nf, size_t bl
       _mm512_store_ps(xt + b * 16 * nf + c * 16, _mm512_i32gather_ps(_mm512_add_epi32(src, _mm512_set1_epi32(static_cast<int>(c))), x + b * 16 * nf, 4));
 }
 
-NADIR_TARGET_AVX512 void score_axis_avx512(const ForestView& f, const float* x, size_t rows, float* out, double scale) {
+// ---------------------------------------------------------------- scoring: AVX-512 batch plan
+
+// Feature values are what a batch kernel pays for most: each level's lanes stand at different
+// nodes, so x[f] is a gather. But below its first few levels an isolation tree is mostly padding
+// (external nodes are met early), and the few live nodes of a level test few distinct features.
+// For up to 16 features and big batches, the forest is first compiled into a plan, per tree and
+// level: the first levels (up to 16 nodes) keep their positions; deeper levels number their live
+// nodes 1..n, 0 standing for every padded node (a lane there only goes left from then on). An
+// entry holds its threshold, a slot naming its feature among the level's distinct features and,
+// on numbered levels and the one above them, the numbers of its children. Lanes look entries up
+// with in-register permutes (up to 32 entries; gathers beyond) and pick their feature value among
+// the level's columns with blends (up to 8 of them; a gather beyond). Every comparison is still
+// x[f] > t with the same x and t as the reference, so scores are bit-identical to it.
+constexpr size_t kPlanMaxFeatures = 16;
+constexpr size_t kPlanMinRows = 2048;  // building the plan costs about as much as scoring 500-1000 rows
+constexpr size_t kPlanPositional = 5;  // levels 0..4 (up to 16 nodes) are indexed by position
+
+struct LevelPlan {
+  uint32_t at = 0;      // first entry in ForestPlan::thr and ::slot (cap entries) and ::child (2 cap)
+  uint32_t cap = 16;    // entries: 16 or 32 (registers), else a multiple of 16 (gathers)
+  uint32_t m = 1;       // distinct features rounded up to 1, 2, 4 or 8; 0: more (slot = column offset)
+  int32_t col[8] = {};  // the slots' column offsets (feature * 16)
+};
+
+struct ForestPlan {
+  std::vector<LevelPlan> level;  // trees * depth
+  std::vector<float> thr;
+  std::vector<int32_t> slot, child;
+};
+
+// Needs f.n_features <= kPlanMaxFeatures (features are bits of a 32-bit mask).
+ForestPlan build_plan(const ForestView& f) {
+  const size_t I = f.internal(), D = f.depth, P = std::min(D, kPlanPositional);
+  const uint32_t fmax = static_cast<uint32_t>(f.n_features - 1);
+  ForestPlan p;
+  p.level.resize(f.trees * D);
+  // Entry of each node of the tree: its position on positional levels; on numbered levels 1..n for
+  // live nodes and 0 for padding (a node that sends every row left -- threshold +inf or NaN -- into
+  // padding or the leaves).
+  std::vector<int32_t> id(I);
+  std::vector<uint32_t> used(D);  // per level: bit f set when a node can send rows right on feature f
+  p.thr.reserve(f.trees * D * 20);  // most levels take 16 entries
+  p.slot.reserve(f.trees * D * 20);
+  p.child.reserve(f.trees * D * 40);
+  for (int t = 0; t < f.trees; ++t) {
+    const int32_t* ft = f.feature + t * I;
+    const float* th = f.threshold + t * I;
+    LevelPlan* lv = p.level.data() + t * D;
+    for (size_t k = D; k-- > 0;) {
+      const size_t first = (size_t{1} << k) - 1;
+      int32_t n = 0;
+      used[k] = 0;
+      for (size_t g = first; g < 2 * first + 1; ++g) {
+        const bool tests = th[g] < kInf;
+        if (tests) used[k] |= 1u << std::min(static_cast<uint32_t>(ft[g]), fmax);
+        id[g] = k < P ? static_cast<int32_t>(g - first) : tests || (k + 1 < D && id[2 * g + 1] != 0) ? ++n : 0;
+      }
+      const size_t entries = k < P ? size_t{1} << k : static_cast<size_t>(n) + 1;
+      const size_t nc = std::bitset<32>(used[k]).count();
+      LevelPlan& lp = lv[k];
+      lp.cap = entries <= 16 ? 16 : entries <= 32 ? 32 : static_cast<uint32_t>((entries + 15) / 16 * 16);
+      lp.m = nc <= 1 ? 1 : nc <= 2 ? 2 : nc <= 4 ? 4 : nc <= 8 ? 8 : 0;
+      for (uint32_t c = 0, q = 0; c < 32; ++c)
+        if (used[k] >> c & 1 && q < 8) lp.col[q++] = static_cast<int32_t>(c * 16);
+      for (size_t q = std::min<size_t>(nc, 8); q < 8; ++q) lp.col[q] = lp.col[0];
+    }
+    for (size_t k = 0; k < D; ++k) {
+      LevelPlan& lp = lv[k];
+      lp.at = static_cast<uint32_t>(p.thr.size());
+      p.thr.resize(lp.at + lp.cap, kInf);
+      p.slot.resize(lp.at + lp.cap, 0);
+      p.child.resize(2 * (lp.at + lp.cap), 0);
+      const size_t first = (size_t{1} << k) - 1;
+      for (size_t g = first; g < 2 * first + 1; ++g) {
+        if (k >= P && id[g] == 0) continue;
+        const size_t e = lp.at + static_cast<size_t>(id[g]);
+        const uint32_t fc = std::min(static_cast<uint32_t>(ft[g]), fmax);
+        p.thr[e] = th[g];
+        // A padded entry's slot is never used for the decision: 0 is as good as any.
+        if (th[g] < kInf)
+          p.slot[e] = lp.m ? static_cast<int32_t>(std::bitset<32>(used[k] & ((1u << fc) - 1)).count()) : static_cast<int32_t>(fc * 16);
+        if (k + 1 >= P && k + 1 < D) {
+          p.child[2 * e] = id[2 * g + 1];
+          p.child[2 * e + 1] = id[2 * g + 2];
+        }
+      }
+    }
+  }
+  return p;
+}
+
+// Each lane's value among M columns (slot s picks col[s]), by a tree of blends on the slot's bits.
+template <int M>
+NADIR_TARGET_AVX512 inline __m512 pick_column(const float* base, const int32_t* col, __m512i s) {
+  if constexpr (M == 1) {
+    return _mm512_load_ps(base + col[0]);
+  } else {
+    const __mmask16 upper = _mm512_test_epi32_mask(s, _mm512_set1_epi32(M / 2));
+    return _mm512_mask_blend_ps(upper, pick_column<M / 2>(base, col, s), pick_column<M / 2>(base, col + M / 2, s));
+  }
+}
+
+// NB blocks of 16 rows stored feature-major (x[b*16*nf + f*16 + lane]). Lanes track their position
+// j in the complete tree (for the leaf) and, on numbered levels, their entry c in the plan.
+template <int NB>
+NADIR_TARGET_AVX512 void plan_rows_avx512(const ForestView& f, const ForestPlan& p, const float* x, float* out, double scale) {
+  const size_t L = f.leaves(), nf = f.n_features, D = f.depth, P = std::min(D, kPlanPositional);
+  const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i one = _mm512_set1_epi32(1), b5 = _mm512_set1_epi32(32);
+  __m512 acc[NB];
+  for (int b = 0; b < NB; ++b) acc[b] = _mm512_setzero_ps();
+  for (int t = 0; t < f.trees; ++t) {
+    const LevelPlan* lv = p.level.data() + t * D;
+    __m512i j[NB], c[NB];
+    for (int b = 0; b < NB; ++b) j[b] = c[b] = _mm512_setzero_si512();
+    for (size_t k = 0; k < D; ++k) {
+      const LevelPlan& Q = lv[k];
+      const float* T = p.thr.data() + Q.at;
+      const int32_t* S = p.slot.data() + Q.at;
+      __m512 tv[NB];
+      __m512i sv[NB];
+      // Thresholds and slots of the lanes' entries e (positions j, or numbers c).
+      auto lookup = [&](const __m512i* e) NADIR_TARGET_AVX512 {
+        if (Q.cap == 16) {
+          const __m512 T0 = _mm512_loadu_ps(T);
+          const __m512i S0 = _mm512_loadu_si512(S);
+          for (int b = 0; b < NB; ++b) {
+            tv[b] = _mm512_permutexvar_ps(e[b], T0);
+            sv[b] = _mm512_permutexvar_epi32(e[b], S0);
+          }
+        } else if (Q.cap == 32) {
+          const __m512 T0 = _mm512_loadu_ps(T), T1 = _mm512_loadu_ps(T + 16);
+          const __m512i S0 = _mm512_loadu_si512(S), S1 = _mm512_loadu_si512(S + 16);
+          for (int b = 0; b < NB; ++b) {
+            tv[b] = _mm512_permutex2var_ps(T0, e[b], T1);
+            sv[b] = _mm512_permutex2var_epi32(S0, e[b], S1);
+          }
+        } else {
+          for (int b = 0; b < NB; ++b) {
+            tv[b] = _mm512_i32gather_ps(e[b], T, 4);
+            sv[b] = _mm512_i32gather_epi32(e[b], S, 4);
+          }
+        }
+      };
+      if (k == 0) {
+        for (int b = 0; b < NB; ++b) {
+          tv[b] = _mm512_set1_ps(T[0]);
+          sv[b] = _mm512_set1_epi32(S[0]);
+        }
+      } else if (k < P) {
+        lookup(j);
+      } else {
+        lookup(c);
+      }
+      __mmask16 right[NB];
+      switch (Q.m) {
+        case 1:
+          for (int b = 0; b < NB; ++b) right[b] = _mm512_cmp_ps_mask(pick_column<1>(x + b * 16 * nf, Q.col, sv[b]), tv[b], _CMP_GT_OQ);
+          break;
+        case 2:
+          for (int b = 0; b < NB; ++b) right[b] = _mm512_cmp_ps_mask(pick_column<2>(x + b * 16 * nf, Q.col, sv[b]), tv[b], _CMP_GT_OQ);
+          break;
+        case 4:
+          for (int b = 0; b < NB; ++b) right[b] = _mm512_cmp_ps_mask(pick_column<4>(x + b * 16 * nf, Q.col, sv[b]), tv[b], _CMP_GT_OQ);
+          break;
+        case 8:
+          for (int b = 0; b < NB; ++b) right[b] = _mm512_cmp_ps_mask(pick_column<8>(x + b * 16 * nf, Q.col, sv[b]), tv[b], _CMP_GT_OQ);
+          break;
+        default:  // more than 8 features: the slot is the column offset
+          for (int b = 0; b < NB; ++b)
+            right[b] = _mm512_cmp_ps_mask(_mm512_i32gather_ps(_mm512_add_epi32(lanes, sv[b]), x + b * 16 * nf, 4), tv[b], _CMP_GT_OQ);
+      }
+      for (int b = 0; b < NB; ++b) j[b] = _mm512_mask_add_epi32(_mm512_add_epi32(j[b], j[b]), right[b], _mm512_add_epi32(j[b], j[b]), one);
+      if (k + 1 < P || k + 1 == D) continue;
+      // Children's entries on the next (numbered) level, looked up at 2 * entry + right (which is j
+      // itself on the last positional level).
+      __m512i ci[NB];
+      for (int b = 0; b < NB; ++b)
+        ci[b] = k < P ? j[b] : _mm512_mask_add_epi32(_mm512_add_epi32(c[b], c[b]), right[b], _mm512_add_epi32(c[b], c[b]), one);
+      const int32_t* C = p.child.data() + 2 * Q.at;
+      if (Q.cap == 16) {
+        const __m512i C0 = _mm512_loadu_si512(C), C1 = _mm512_loadu_si512(C + 16);
+        for (int b = 0; b < NB; ++b) c[b] = _mm512_permutex2var_epi32(C0, ci[b], C1);
+      } else if (Q.cap == 32) {
+        const __m512i C0 = _mm512_loadu_si512(C), C1 = _mm512_loadu_si512(C + 16);
+        const __m512i C2 = _mm512_loadu_si512(C + 32), C3 = _mm512_loadu_si512(C + 48);
+        for (int b = 0; b < NB; ++b)
+          c[b] = _mm512_mask_blend_epi32(_mm512_test_epi32_mask(ci[b], b5), _mm512_permutex2var_epi32(C0, ci[b], C1), _mm512_permutex2var_epi32(C2, ci[b], C3));
+      } else {
+        for (int b = 0; b < NB; ++b) c[b] = _mm512_i32gather_epi32(ci[b], C, 4);
+      }
+    }
+    const float* lf = f.leaf + t * L;
+    for (int b = 0; b < NB; ++b) acc[b] = _mm512_add_ps(acc[b], _mm512_i32gather_ps(j[b], lf, 4));
+  }
+  alignas(64) float sums[16];
+  for (int b = 0; b < NB; ++b) {
+    _mm512_store_ps(sums, acc[b]);
+    for (int l = 0; l < 16; ++l) out[b * 16 + l] = finish(sums[l], scale);
+  }
+}
+
+NADIR_TARGET_AVX512 void score_axis_avx512(const ForestView& f, const ForestPlan* plan, const float* x, size_t rows, float* out, double scale) {
   const size_t nf = f.n_features;
   size_t i = 0;
-  if (nf <= 64) {
+  if (plan) {  // built only for nf <= kPlanMaxFeatures
+    alignas(64) float xt[4 * 16 * kPlanMaxFeatures];
+    for (; i + 64 <= rows; i += 64) {
+      transpose16_avx512(x + i * nf, nf, 4, xt);
+      plan_rows_avx512<4>(f, *plan, xt, out + i, scale);
+    }
+    for (; i + 16 <= rows; i += 16) {
+      transpose16_avx512(x + i * nf, nf, 1, xt);
+      plan_rows_avx512<1>(f, *plan, xt, out + i, scale);
+    }
+  } else if (nf <= 64) {
     alignas(64) float xt[8 * 16 * 64];
-    auto transpose = [&](const float* xb, size_t blocks) { transpose16_avx512(xb, nf, blocks, xt); };
     for (; i + 128 <= rows; i += 128) {
-      transpose(x + i * nf, 8);
+      transpose16_avx512(x + i * nf, nf, 8, xt);
       axis_rows_avx512<8, true>(f, xt, out + i, scale);
     }
     for (; i + 16 <= rows; i += 16) {
-      transpose(x + i * nf, 1);
+      transpose16_avx512(x + i * nf, nf, 1, xt);
       axis_rows_avx512<1, true>(f, xt, out + i, scale);
     }
   } else {
@@ -725,12 +937,15 @@ NADIR_TARGET_AVX512 void score_hyper_avx512(const ForestView& f, const float* x,
 }
 #endif  // NADIR_X86
 
-void score_rows(const ForestView& f, const float* x, size_t rows, float* out, double scale) {
+struct ForestPlan;  // defined with the AVX-512 kernels (x86 only)
+
+// `plan` is null or built for f (AVX-512 only).
+void score_rows(const ForestView& f, const ForestPlan* plan, const float* x, size_t rows, float* out, double scale) {
 #if NADIR_X86
   // The gathers index rows with 32-bit lane offsets (lane * n_features).
   if (!f.hyperplane() && f.n_features <= (1 << 26)) {
     switch (active_isa()) {
-      case Isa::Avx512: return score_axis_avx512(f, x, rows, out, scale);
+      case Isa::Avx512: return score_axis_avx512(f, plan, x, rows, out, scale);
       case Isa::Avx2: return score_axis_avx2(f, x, rows, out, scale);
       default: break;
     }
@@ -769,8 +984,17 @@ void forest_score_scalar(const ForestView& f, const float* x, size_t rows, float
 void forest_score(const ForestView& f, const float* x, size_t rows, float* out, int threads) {
   const double scale = score_scale(f);
   const size_t nf = f.n_features;
+  const ForestPlan* plan = nullptr;
+#if NADIR_X86
+  // One plan for all threads, when the batch is big enough for building it to pay.
+  ForestPlan built;
+  if (!f.hyperplane() && active_isa() == Isa::Avx512 && nf <= kPlanMaxFeatures && rows >= kPlanMinRows) {
+    built = build_plan(f);
+    plan = &built;
+  }
+#endif
   parallel_for(rows, score_threads(rows, threads), [&](size_t b, size_t e, int) {
-    score_rows(f, x + b * nf, e - b, out + b, scale);
+    score_rows(f, plan, x + b * nf, e - b, out + b, scale);
   });
 }
 
