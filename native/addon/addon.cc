@@ -11,6 +11,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   nadir::addon::RegisterForest(env, exports);
   nadir::addon::RegisterNn(env, exports);
   nadir::addon::RegisterCovariance(env, exports);
+  nadir::addon::RegisterSeq(env, exports);
   return exports;
 }
 

@@ -9,4 +9,5 @@ void RegisterEcod(Napi::Env env, Napi::Object exports);
 void RegisterForest(Napi::Env env, Napi::Object exports);
 void RegisterNn(Napi::Env env, Napi::Object exports);
 void RegisterCovariance(Napi::Env env, Napi::Object exports);
+void RegisterSeq(Napi::Env env, Napi::Object exports);
 }  // namespace nadir::addon

@@ -56,22 +56,6 @@ struct Rng {
   }
 };
 
-// ---------------------------------------------------------------- GEMM for either precision
-
-inline void gemmT(int M, int N, int K, const float* A, long ars, long acs, const float* B, long ldb,
-                  float* C, long ldc, bool acc, const float* bias) {
-  gemm(M, N, K, A, ars, acs, B, ldb, C, ldc, acc, bias);
-}
-inline void gemmT(int M, int N, int K, const double* A, long ars, long acs, const double* B,
-                  long ldb, double* C, long ldc, bool acc, const double* bias) {
-  for (int m = 0; m < M; ++m)
-    for (int n = 0; n < N; ++n) {
-      double s = acc ? C[m * ldc + n] : bias ? bias[n] : 0.0;
-      for (int k = 0; k < K; ++k) s += A[m * ars + k * acs] * B[k * ldb + n];
-      C[m * ldc + n] = s;
-    }
-}
-
 // ---------------------------------------------------------------- one dense layer
 
 template <class T>
@@ -391,9 +375,7 @@ double run_rows(const Spec& s, const Net<T>& net, Workspace<T>& w, const T* Z, i
 
 // ---------------------------------------------------------------- Adam (PyTorch's formulas)
 
-struct AdamArgs {
-  float b1, b2, step_size, inv_sqrt_bc2, eps, decay;  // decay = 1 - lr * weightDecay
-};
+}  // namespace
 
 void adam_scalar(float* p, const float* g, float* m, float* v, size_t n, const AdamArgs& a) {
   for (size_t i = 0; i < n; ++i) {
@@ -458,6 +440,8 @@ void adam(float* p, const float* g, float* m, float* v, size_t n, const AdamArgs
 #endif
   adam_scalar(p, g, m, v, n, a);
 }
+
+namespace {
 
 // ---------------------------------------------------------------- a small persistent pool
 

@@ -24,13 +24,13 @@ const ATTR_FLOAT = 1;
 const ATTR_INT = 2;
 const ATTR_INTS = 7;
 // The IR version of the ONNX release that introduced each opset (onnx/docs/Versioning.md).
-const IR_FOR_OPSET: Record<number, number> = { 13: 7, 14: 7, 15: 8, 16: 8, 17: 8, 18: 8, 19: 9, 20: 9, 21: 10 };
-const MAX_OPSET = 21;
+export const IR_FOR_OPSET: Record<number, number> = { 13: 7, 14: 7, 15: 8, 16: 8, 17: 8, 18: 8, 19: 9, 20: 9, 21: 10 };
+export const MAX_OPSET = 21;
 
 type Attr = { name: string; f?: number; i?: number; ints?: number[] };
 
 /** Collects nodes and initializers; hands out unique value names. */
-class GraphBuilder {
+export class GraphBuilder {
   constructor(readonly opset: number) {}
   nodes: ProtoWriter[] = [];
   initializers: ProtoWriter[] = [];
@@ -91,7 +91,7 @@ class GraphBuilder {
   }
 }
 
-function valueInfo(name: string, dims: (number | string)[]): ProtoWriter {
+export function valueInfo(name: string, dims: (number | string)[]): ProtoWriter {
   const shape = new ProtoWriter();
   for (const d of dims) shape.message(1, typeof d === 'number' ? new ProtoWriter().int(1, d) : new ProtoWriter().string(2, d));
   const tensor = new ProtoWriter().int(1, FLOAT).message(2, shape);
@@ -130,21 +130,25 @@ function checkChain(where: string, layers: DenseLayer[], inputs: number): number
   return inputs;
 }
 
+/**
+ * Layer normalization over the last axis, decomposed (LayerNormalization only exists from opset 17):
+ * (y - mean) / sqrt(var + eps) * gamma + beta, with the biased variance.
+ */
+export function layerNorm(g: GraphBuilder, y: string, gamma: Float32Array, beta: Float32Array, epsilon: number, tag: string): string {
+  const mean = g.reduce('ReduceMean', y, [-1], true);
+  const c = g.node('Sub', [y, mean]);
+  const v = g.reduce('ReduceMean', g.node('Mul', [c, c]), [-1], true);
+  const sd = g.node('Sqrt', [g.node('Add', [v, g.floats(`${tag}_eps`, [epsilon], [])])]);
+  const n = g.node('Div', [c, sd]);
+  return g.node('Add', [g.node('Mul', [n, g.floats(`${tag}_gamma`, gamma, [gamma.length])]), g.floats(`${tag}_beta`, beta, [beta.length])]);
+}
+
 /** y = act(norm(x W^T + b)); Gemm with transB because W is outputs x inputs. */
 function dense(g: GraphBuilder, x: string, l: DenseLayer, tag: string): string {
   const w = g.floats(`${tag}_weight`, l.weight, [l.outputs, l.inputs]);
   const b = g.floats(`${tag}_bias`, l.bias, [l.outputs]);
   let y = g.node('Gemm', [x, w, b], [{ name: 'transB', i: 1 }]);
-  if (l.norm) {
-    // Layer normalization over the features, decomposed (LayerNormalization only exists from opset 17):
-    // (y - mean) / sqrt(var + eps) * gamma + beta, with the biased variance.
-    const mean = g.reduce('ReduceMean', y, [-1], true);
-    const c = g.node('Sub', [y, mean]);
-    const v = g.reduce('ReduceMean', g.node('Mul', [c, c]), [-1], true);
-    const sd = g.node('Sqrt', [g.node('Add', [v, g.floats(`${tag}_eps`, [l.norm.epsilon], [])])]);
-    const n = g.node('Div', [c, sd]);
-    y = g.node('Add', [g.node('Mul', [n, g.floats(`${tag}_gamma`, l.norm.gamma, [l.outputs])]), g.floats(`${tag}_beta`, l.norm.beta, [l.outputs])]);
-  }
+  if (l.norm) y = layerNorm(g, y, l.norm.gamma, l.norm.beta, l.norm.epsilon, tag);
   switch (l.activation) {
     case 'relu': return g.node('Relu', [y]);
     case 'tanh': return g.node('Tanh', [y]);
@@ -210,25 +214,32 @@ export function networkToOnnx(net: Network, opts: OnnxExportOptions = {}): Uint8
   else g.reduce('ReduceSumSquare', err, [1], false, 'score');
   if (withReconstruction) g.node('Add', [g.node('Mul', [zhat, std]), mean], [], 'reconstruction');
 
+  const outputs: ValueDims[] = [['score', ['N']]];
+  if (withReconstruction) outputs.push(['reconstruction', ['N', d]]);
+  return finishModel(g, opts.graphName ?? (net.kind === 'vae' ? 'nadir_vae' : 'nadir_autoencoder'), [['input', ['N', d]]], outputs, opts.docString);
+}
+
+type ValueDims = [string, (number | string)[]];
+
+/** The ModelProto bytes of a built graph with the given float32 inputs and outputs. */
+export function finishModel(g: GraphBuilder, name: string, inputs: ValueDims[], outputs: ValueDims[], docString?: string): Uint8Array {
   const graph = new ProtoWriter();
   for (const n of g.nodes) graph.message(1, n);
-  graph.string(2, opts.graphName ?? (net.kind === 'vae' ? 'nadir_vae' : 'nadir_autoencoder'));
+  graph.string(2, name);
   for (const t of g.initializers) graph.message(5, t);
-  graph.message(11, valueInfo('input', ['N', d]));
-  graph.message(12, valueInfo('score', ['N']));
-  if (withReconstruction) graph.message(12, valueInfo('reconstruction', ['N', d]));
-
+  for (const [n, dims] of inputs) graph.message(11, valueInfo(n, dims));
+  for (const [n, dims] of outputs) graph.message(12, valueInfo(n, dims));
   const model = new ProtoWriter()
-    .int(1, IR_FOR_OPSET[opset])
+    .int(1, IR_FOR_OPSET[g.opset])
     .string(2, 'nadir')
     .string(3, producerVersion());
-  if (opts.docString) model.string(6, opts.docString);
-  model.message(7, graph).message(8, new ProtoWriter().string(1, '').int(2, opset));
+  if (docString) model.string(6, docString);
+  model.message(7, graph).message(8, new ProtoWriter().string(1, '').int(2, g.opset));
   return model.finish();
 }
 
 let version: string | undefined;
-function producerVersion(): string {
+export function producerVersion(): string {
   if (version === undefined) {
     try {
       version = String(require('../../package.json').version);
