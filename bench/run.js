@@ -4,13 +4,14 @@
 // Suites: iforest classical robust ecod pca (nadir detectors; 'mahalanobis' = classical + robust,
 // 'detectors' = all five), npm (JavaScript isolation-forest peers), sklearn (Python peers), recon
 // (reconstruction-error bandwidth), neural (bench/neural.js: AutoEncoder/VAE training and inference
-// vs PyTorch, engines, event-loop delay, classical vs neural). Default: all. Speed is printed, never asserted.
+// vs PyTorch, engines, event-loop delay, classical vs neural), and the standalone scripts hybrid
+// (bench/hybrid.js), gan (bench/gan.js) and nab (bench/nab.js). Default: all. Speed is printed, never asserted.
 // Everything runs on one thread. Numbers go to bench/results/latest.json (and results/<name>.json
 // with --save=<name>).
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const { execSync } = require('child_process');
+const { execSync, spawnSync } = require('child_process');
 const nadir = require('..');
 const { loadDataset, dataDir, repoRoot } = require('./lib/data');
 const { printTable, fmt } = require('./lib/table');
@@ -21,7 +22,9 @@ const sklearn = require('./suites/sklearn');
 const recon = require('./suites/recon');
 const neural = require('./neural');
 
-const ALL = ['iforest', 'classical', 'robust', 'ecod', 'pca', 'npm', 'sklearn', 'recon', 'neural'];
+// Suites with their own script and results file, run as child processes after the report above.
+const STANDALONE = { hybrid: 'hybrid.js', gan: 'gan.js', nab: 'nab.js' };
+const ALL = ['iforest', 'classical', 'robust', 'ecod', 'pca', 'npm', 'sklearn', 'recon', 'neural', ...Object.keys(STANDALONE)];
 const GROUPS = { mahalanobis: ['classical', 'robust'], detectors: ['iforest', 'classical', 'robust', 'ecod', 'pca'], peers: ['npm', 'sklearn'], all: ALL };
 const DEFAULT_DATA = ['shuttle', 'cardio', 'donors'];
 
@@ -194,7 +197,7 @@ async function main() {
     comparisons: [],
     notes,
   };
-  const needData = [...opts.suites].some((s) => s !== 'recon' && s !== 'neural');
+  const needData = [...opts.suites].some((s) => s !== 'recon' && s !== 'neural' && !STANDALONE[s]);
   const datasets = [];
   if (needData) {
     for (const name of opts.data) {
@@ -232,6 +235,18 @@ async function main() {
   if (opts.save) fs.writeFileSync(path.join(dir, `${opts.save}.json`), json);
   console.log(`\nload average ${fmt(res.meta.loadAvgStart)} at start, ${fmt(res.meta.loadAvgEnd)} at end on ${res.meta.cores} cores`);
   console.log(`wrote bench/results/latest.json${opts.save ? ` and bench/results/${opts.save}.json` : ''} (${fmt(res.meta.wallS)} s)`);
+
+  for (const [suite, script] of Object.entries(STANDALONE)) {
+    if (!opts.suites.has(suite)) continue;
+    const file = path.join(__dirname, script);
+    if (!fs.existsSync(file)) {
+      console.log(`\n${suite}: skipped (bench/${script} is not in this version)`);
+      continue;
+    }
+    console.log(`\n===== ${suite} (bench/${script}) =====`);
+    const r = spawnSync(process.execPath, [file, ...(opts.quick ? ['--quick'] : [])], { stdio: 'inherit' });
+    if (r.status !== 0) console.log(`${suite}: exited with status ${r.status}`);
+  }
 }
 
 main().catch((e) => {

@@ -66,6 +66,17 @@ export interface Native {
   pcaFitAsync(x: F32, rows: number, cols: number, standardize: boolean, threads: number): Promise<{ mean: Float64Array; scale: Float64Array; values: Float64Array; vectors: Float64Array }>;
   symmetricEigen(a: Float64Array, d: number): { values: Float64Array; vectors: Float64Array };
   chi2Quantile(p: number, dof: number): number;
+  /** Sequence forecasters (native/include/nadir/seq.h). options: [epochs, batchSize, window, learningRate, clipNorm, maxSamples, seed, threads]. */
+  seqLstmTrain(meta: Int32Array, Z: F32, length: number, options: Float64Array, abortFlag: Int32Array | null): Promise<{ params: F32; loss: F32 }>;
+  seqLstmPack(meta: Int32Array, params: F32): F32;
+  seqLstmRun(meta: Int32Array, packed: F32, Z: F32, length: number, state: F32, preds: F32): void;
+  seqLstmRunAsync(meta: Int32Array, packed: F32, Z: F32, length: number, state: F32, preds: F32): Promise<void>;
+  seqLstmLossGrad<T extends F32 | Float64Array>(meta: Int32Array, params: T, Z: T, length: number, window: number, starts: Uint32Array): { loss: number; grad: T };
+  seqTfTrain(meta: Int32Array, Z: F32, length: number, options: Float64Array, abortFlag: Int32Array | null): Promise<{ params: F32; loss: F32 }>;
+  seqTfPack(meta: Int32Array, params: F32): F32;
+  seqTfPredict(meta: Int32Array, packed: F32, Z: F32, length: number, first: number, preds: F32, threads: number): void;
+  seqTfPredictAsync(meta: Int32Array, packed: F32, Z: F32, length: number, first: number, preds: F32, threads: number): Promise<void>;
+  seqTfLossGrad<T extends F32 | Float64Array>(meta: Int32Array, params: T, Z: T, length: number, starts: Uint32Array): { loss: number; grad: T };
   [name: string]: any;
 }
 

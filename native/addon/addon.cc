@@ -12,6 +12,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   nadir::addon::RegisterNn(env, exports);
   nadir::addon::RegisterCovariance(env, exports);
   nadir::addon::RegisterGan(env, exports);
+  nadir::addon::RegisterSeq(env, exports);
   return exports;
 }
 

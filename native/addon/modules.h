@@ -10,4 +10,5 @@ void RegisterForest(Napi::Env env, Napi::Object exports);
 void RegisterNn(Napi::Env env, Napi::Object exports);
 void RegisterCovariance(Napi::Env env, Napi::Object exports);
 void RegisterGan(Napi::Env env, Napi::Object exports);
+void RegisterSeq(Napi::Env env, Napi::Object exports);
 }  // namespace nadir::addon

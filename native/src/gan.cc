@@ -38,6 +38,14 @@ struct Gauss {
   }
 };
 
+// One Adam step (bias-corrected; step counts from 1) through nn's SIMD kernel.
+void adam_step(float* p, const float* g, float* m, float* v, size_t n, double lr, const TrainOptions& o, uint64_t step) {
+  const double bc1 = 1 - std::pow(o.beta1, static_cast<double>(step));
+  const double bc2 = 1 - std::pow(o.beta2, static_cast<double>(step));
+  nn::adam(p, g, m, v, n, nn::AdamArgs{static_cast<float>(o.beta1), static_cast<float>(o.beta2), static_cast<float>(lr / bc1),
+                                       static_cast<float>(1.0 / std::sqrt(bc2)), static_cast<float>(o.adam_eps), 1.f});
+}
+
 // BCE with logits: loss of logit s against target t, and its derivative sigmoid(s) - t.
 inline double bce(double s, double t) { return std::max(s, 0.0) - s * t + std::log1p(std::exp(-std::fabs(s))); }
 inline double sigmoid(double s) { return 1.0 / (1.0 + std::exp(-s)); }
@@ -443,14 +451,14 @@ TrainResult train(const Spec& spec, const float* X, size_t rows, const TrainOpti
           spectral_backward<float>(P.data() + ls.w, ls.out, ls.in, sn[l].u.data(), sn[l].v.data(), sn[l].sigma,
                                    grad.data() + ls.w, grad.data() + ls.w);
         }
-      nn::adam_update(P.data() + eg_end, grad.data() + eg_end, m.data() + eg_end, v.data() + eg_end, d_end - eg_end, opt.lr_d, opt.beta1, opt.beta2, opt.adam_eps, ++t_d);
+      adam_step(P.data() + eg_end, grad.data() + eg_end, m.data() + eg_end, v.data() + eg_end, d_end - eg_end, opt.lr_d, opt, ++t_d);
       refresh_d();
       // Encoder + generator step against the updated discriminator.
       step.forward_d(model, work, Zb.data(), zp.data(), n);
       double c = 0;
       gl += step.ge_loss(model, work, Zb.data(), n, opt.cycle_weight, grad.data(), dscratch.data(), &c) - opt.cycle_weight * c;
       cl += c;
-      nn::adam_update(P.data() + eg_begin, grad.data() + eg_begin, m.data() + eg_begin, v.data() + eg_begin, eg_end - eg_begin, opt.lr_g, opt.beta1, opt.beta2, opt.adam_eps, ++t_g);
+      adam_step(P.data() + eg_begin, grad.data() + eg_begin, m.data() + eg_begin, v.data() + eg_begin, eg_end - eg_begin, opt.lr_g, opt, ++t_g);
       model.bind(P.data(), 0, d0);
       ++batches;
       if (averaging) {

@@ -56,22 +56,6 @@ struct Rng {
   }
 };
 
-// ---------------------------------------------------------------- GEMM for either precision
-
-inline void gemmT(int M, int N, int K, const float* A, long ars, long acs, const float* B, long ldb,
-                  float* C, long ldc, bool acc, const float* bias) {
-  gemm(M, N, K, A, ars, acs, B, ldb, C, ldc, acc, bias);
-}
-inline void gemmT(int M, int N, int K, const double* A, long ars, long acs, const double* B,
-                  long ldb, double* C, long ldc, bool acc, const double* bias) {
-  for (int m = 0; m < M; ++m)
-    for (int n = 0; n < N; ++n) {
-      double s = acc ? C[m * ldc + n] : bias ? bias[n] : 0.0;
-      for (int k = 0; k < K; ++k) s += A[m * ars + k * acs] * B[k * ldb + n];
-      C[m * ldc + n] = s;
-    }
-}
-
 // ---------------------------------------------------------------- one dense layer
 
 template <class T>
@@ -408,9 +392,7 @@ double run_rows(const Spec& s, const Net<T>& net, Workspace<T>& w, const T* Z, i
 
 // ---------------------------------------------------------------- Adam (PyTorch's formulas)
 
-struct AdamArgs {
-  float b1, b2, step_size, inv_sqrt_bc2, eps, decay;  // decay = 1 - lr * weightDecay
-};
+}  // namespace
 
 void adam_scalar(float* p, const float* g, float* m, float* v, size_t n, const AdamArgs& a) {
   for (size_t i = 0; i < n; ++i) {
@@ -475,6 +457,8 @@ void adam(float* p, const float* g, float* m, float* v, size_t n, const AdamArgs
 #endif
   adam_scalar(p, g, m, v, n, a);
 }
+
+namespace {
 
 // ---------------------------------------------------------------- a small persistent pool
 
@@ -948,13 +932,5 @@ template void dense_forward<float>(const LayerSpec&, const float*, const float*,
 template void dense_forward<double>(const LayerSpec&, const double*, const double*, const double*, int, double*);
 template void dense_backward<float>(const LayerSpec&, const float*, const float*, int, const float*, float*, float*, float*, float*, bool);
 template void dense_backward<double>(const LayerSpec&, const double*, const double*, int, const double*, double*, double*, double*, double*, bool);
-
-void adam_update(float* p, const float* g, float* m, float* v, size_t n, double lr, double beta1,
-                 double beta2, double eps, uint64_t step) {
-  const double bc1 = 1 - std::pow(beta1, static_cast<double>(step));
-  const double bc2 = 1 - std::pow(beta2, static_cast<double>(step));
-  adam(p, g, m, v, n, AdamArgs{static_cast<float>(beta1), static_cast<float>(beta2), static_cast<float>(lr / bc1),
-                               static_cast<float>(1.0 / std::sqrt(bc2)), static_cast<float>(eps), 1.f});
-}
 
 }  // namespace nadir::nn

@@ -5,7 +5,7 @@ import { DataError, NadirError } from '../errors';
 import { optBool, optEnum } from '../options';
 import { Activation, DenseLayer } from './network';
 import { ACTIVATIONS, ACT_CODE, packLayer } from './native-net';
-import { GraphBuilder, chain, checkArray, checkChain, dense, exportOptions, modelBytes } from './onnx-export';
+import { GraphBuilder, chain, checkArray, checkChain, dense, exportOptions, finishModel } from './onnx-export';
 
 /**
  * Inputs are standardized z = (x - mean) / std. encoder: z -> latent code; generator: code -> zhat;
@@ -242,5 +242,5 @@ export function ganToOnnx(net: GanNet, score: GanScore, weights: ArrayLike<numbe
   if (withReconstruction) g.node('Add', [g.node('Mul', [zhat, std]), mean], [], 'reconstruction');
   const outputs: [string, (number | string)[]][] = [['score', ['N']]];
   if (withReconstruction) outputs.push(['reconstruction', ['N', d]]);
-  return modelBytes(g, graphName ?? 'nadir_gan', [['input', ['N', d]]], outputs, docString);
+  return finishModel(g, graphName ?? 'nadir_gan', [['input', ['N', d]]], outputs, docString);
 }

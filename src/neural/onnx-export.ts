@@ -24,8 +24,8 @@ const ATTR_FLOAT = 1;
 const ATTR_INT = 2;
 const ATTR_INTS = 7;
 // The IR version of the ONNX release that introduced each opset (onnx/docs/Versioning.md).
-const IR_FOR_OPSET: Record<number, number> = { 13: 7, 14: 7, 15: 8, 16: 8, 17: 8, 18: 8, 19: 9, 20: 9, 21: 10 };
-const MAX_OPSET = 21;
+export const IR_FOR_OPSET: Record<number, number> = { 13: 7, 14: 7, 15: 8, 16: 8, 17: 8, 18: 8, 19: 9, 20: 9, 21: 10 };
+export const MAX_OPSET = 21;
 
 type Attr = { name: string; f?: number; i?: number; ints?: number[] };
 
@@ -139,21 +139,25 @@ export function checkChain(where: string, layers: DenseLayer[], inputs: number):
   return inputs;
 }
 
+/**
+ * Layer normalization over the last axis, decomposed (LayerNormalization only exists from opset 17):
+ * (y - mean) / sqrt(var + eps) * gamma + beta, with the biased variance.
+ */
+export function layerNorm(g: GraphBuilder, y: string, gamma: Float32Array, beta: Float32Array, epsilon: number, tag: string): string {
+  const mean = g.reduce('ReduceMean', y, [-1], true);
+  const c = g.node('Sub', [y, mean]);
+  const v = g.reduce('ReduceMean', g.node('Mul', [c, c]), [-1], true);
+  const sd = g.node('Sqrt', [g.node('Add', [v, g.floats(`${tag}_eps`, [epsilon], [])])]);
+  const n = g.node('Div', [c, sd]);
+  return g.node('Add', [g.node('Mul', [n, g.floats(`${tag}_gamma`, gamma, [gamma.length])]), g.floats(`${tag}_beta`, beta, [beta.length])]);
+}
+
 /** y = act(norm(x W^T + b)); Gemm with transB because W is outputs x inputs. */
 export function dense(g: GraphBuilder, x: string, l: DenseLayer, tag: string): string {
   const w = g.floats(`${tag}_weight`, l.weight, [l.outputs, l.inputs]);
   const b = g.floats(`${tag}_bias`, l.bias, [l.outputs]);
   let y = g.node('Gemm', [x, w, b], [{ name: 'transB', i: 1 }]);
-  if (l.norm) {
-    // Layer normalization over the features, decomposed (LayerNormalization only exists from opset 17):
-    // (y - mean) / sqrt(var + eps) * gamma + beta, with the biased variance.
-    const mean = g.reduce('ReduceMean', y, [-1], true);
-    const c = g.node('Sub', [y, mean]);
-    const v = g.reduce('ReduceMean', g.node('Mul', [c, c]), [-1], true);
-    const sd = g.node('Sqrt', [g.node('Add', [v, g.floats(`${tag}_eps`, [l.norm.epsilon], [])])]);
-    const n = g.node('Div', [c, sd]);
-    y = g.node('Add', [g.node('Mul', [n, g.floats(`${tag}_gamma`, l.norm.gamma, [l.outputs])]), g.floats(`${tag}_beta`, l.norm.beta, [l.outputs])]);
-  }
+  if (l.norm) y = layerNorm(g, y, l.norm.gamma, l.norm.beta, l.norm.epsilon, tag);
   switch (l.activation) {
     case 'relu': return g.node('Relu', [y]);
     case 'tanh': return g.node('Tanh', [y]);
@@ -217,19 +221,21 @@ export function networkToOnnx(net: Network, opts: OnnxExportOptions = {}): Uint8
   else g.reduce('ReduceSumSquare', err, [1], false, 'score');
   if (withReconstruction) g.node('Add', [g.node('Mul', [zhat, std]), mean], [], 'reconstruction');
 
-  const outputs: [string, (number | string)[]][] = [['score', ['N']]];
+  const outputs: ValueDims[] = [['score', ['N']]];
   if (withReconstruction) outputs.push(['reconstruction', ['N', d]]);
-  return modelBytes(g, opts.graphName ?? (net.kind === 'vae' ? 'nadir_vae' : 'nadir_autoencoder'), [['input', ['N', d]]], outputs, opts.docString);
+  return finishModel(g, opts.graphName ?? (net.kind === 'vae' ? 'nadir_vae' : 'nadir_autoencoder'), [['input', ['N', d]]], outputs, opts.docString);
 }
 
-/** The bytes of a ModelProto holding g's nodes and initializers, with the given graph inputs and outputs. */
-export function modelBytes(g: GraphBuilder, graphName: string, inputs: [string, (number | string)[]][], outputs: [string, (number | string)[]][], docString?: string): Uint8Array {
+type ValueDims = [string, (number | string)[]];
+
+/** The ModelProto bytes of a built graph with the given float32 inputs and outputs. */
+export function finishModel(g: GraphBuilder, name: string, inputs: ValueDims[], outputs: ValueDims[], docString?: string): Uint8Array {
   const graph = new ProtoWriter();
   for (const n of g.nodes) graph.message(1, n);
-  graph.string(2, graphName);
+  graph.string(2, name);
   for (const t of g.initializers) graph.message(5, t);
-  for (const [name, dims] of inputs) graph.message(11, valueInfo(name, dims));
-  for (const [name, dims] of outputs) graph.message(12, valueInfo(name, dims));
+  for (const [n, dims] of inputs) graph.message(11, valueInfo(n, dims));
+  for (const [n, dims] of outputs) graph.message(12, valueInfo(n, dims));
   const model = new ProtoWriter()
     .int(1, IR_FOR_OPSET[g.opset])
     .string(2, 'nadir')
@@ -250,7 +256,7 @@ export function exportOptions(owner: string, opts: object, extra: string[]): { o
 }
 
 let version: string | undefined;
-function producerVersion(): string {
+export function producerVersion(): string {
   if (version === undefined) {
     try {
       version = String(require('../../package.json').version);

@@ -56,6 +56,29 @@ void gemm(int M, int N, int K, const float* A, long ars, long acs, const float* 
 void gemm_scalar(int M, int N, int K, const float* A, long ars, long acs, const float* B, long ldb,
                  float* C, long ldc, bool accumulate, const float* bias);
 
+// One Adam step over n parameters (PyTorch's formulas, SIMD-dispatched); shared with the
+// sequence trainers (seq.h).
+struct AdamArgs {
+  float b1, b2, step_size, inv_sqrt_bc2, eps, decay;  // step_size = lr / bc1; decay = 1 - lr * weightDecay
+};
+void adam(float* p, const float* g, float* m, float* v, size_t n, const AdamArgs& a);
+void adam_scalar(float* p, const float* g, float* m, float* v, size_t n, const AdamArgs& a);
+
+// gemm in either precision: float runs the SIMD kernel, double a plain loop (gradient test hooks).
+inline void gemmT(int M, int N, int K, const float* A, long ars, long acs, const float* B, long ldb,
+                  float* C, long ldc, bool acc, const float* bias) {
+  gemm(M, N, K, A, ars, acs, B, ldb, C, ldc, acc, bias);
+}
+inline void gemmT(int M, int N, int K, const double* A, long ars, long acs, const double* B,
+                  long ldb, double* C, long ldc, bool acc, const double* bias) {
+  for (int m = 0; m < M; ++m)
+    for (int n = 0; n < N; ++n) {
+      double s = acc ? C[m * ldc + n] : bias ? bias[n] : 0.0;
+      for (int k = 0; k < K; ++k) s += A[m * ars + k * acs] * B[k * ldb + n];
+      C[m * ldc + n] = s;
+    }
+}
+
 struct TrainOptions {
   int epochs = 100;
   int batch_size = 32;
@@ -110,8 +133,8 @@ double loss_and_grad(const Spec& spec, const T* params, const T* Z, size_t rows,
                      double dropout, uint64_t seed, T* grad);
 
 // ---------------------------------------------------------------- building blocks for other trainers
-// (gan.cc): one dense layer without layer norm or dropout, and the Adam step, in the same code the
-// autoencoder trainer runs. T is float (SIMD GEMM) or double (gradient checks).
+// (gan.cc): one dense layer without layer norm or dropout, in the same code the autoencoder trainer
+// runs. T is float (SIMD GEMM) or double (gradient checks).
 
 // a (rows x out) = act(X W^T + b), with wt = W transposed (in x out).
 template <class T>
@@ -124,8 +147,5 @@ template <class T>
 void dense_backward(const LayerSpec& L, const T* w, const T* X, int rows, const T* a, T* d, T* gw,
                     T* gb, T* dX, bool add_dX);
 
-// One Adam step (PyTorch's formulas, bias-corrected; step counts from 1) on n parameters.
-void adam_update(float* p, const float* g, float* m, float* v, size_t n, double lr, double beta1,
-                 double beta2, double eps, uint64_t step);
 
 }  // namespace nadir::nn
