@@ -15,7 +15,7 @@ export const DATA_FLAGS: Record<string, FlagSpec> = {
   label: { type: 'string', arg: 'column', help: "label column, excluded from the features (default: a column named 'label' if present)" },
   noLabel: { type: 'boolean', help: "no label column: a column named 'label' is a feature" },
   columns: { type: 'string', arg: 'a,b,...', help: 'feature columns to use (default: all but the label)' },
-  format: { type: 'string', arg: 'csv|tsv|jsonl', help: 'input format (default: from the file extension; CSV otherwise)' },
+  format: { type: 'string', arg: 'csv|tsv|jsonl|arrow', help: 'input format (default: from the file extension: .tsv, .jsonl, .arrow/.arrows/.feather; CSV otherwise)' },
   noHeader: { type: 'boolean', help: 'the CSV has no header line (columns are named c0, c1, ...)' },
 };
 const HELP: FlagSpec = { type: 'boolean', short: 'h', help: 'show this help' };
@@ -117,7 +117,7 @@ export function fitHelp(): string {
   const names = availableDetectors().map((d) => d.name);
   return helpText(
     'nadir fit <data> --detector <name> [--<option> <value> ...] -o <model.nadir>',
-    'Fits a detector on mostly-normal data (CSV, TSV or JSON lines) and saves the model.',
+    'Fits a detector on mostly-normal data (CSV, TSV, JSON lines or Arrow IPC) and saves the model.',
     FIT_FLAGS,
     `Detectors: ${names.join(', ') || '(none built)'}\n` +
       'Detector options go as flags in camelCase or kebab-case, e.g. --contamination 0.05 --seed 7 --threads 1,\n' +

@@ -1,18 +1,17 @@
 // Reads CSV / TSV / JSON-lines tables in batches of rows, with constant memory: the file is read
-// in chunks and parsed line by line; nothing but the current chunk and batch is held.
+// in chunks and parsed line by line; nothing but the current chunk and batch is held. Arrow IPC
+// files are read one record batch at a time (arrow.ts).
 import * as fs from 'fs';
 import * as path from 'path';
 import { Matrix } from '../data/matrix';
 import { UserError } from './args';
+import type { ArrowInput } from './arrow';
 
-export type Format = 'csv' | 'tsv' | 'jsonl';
+export type Format = 'csv' | 'tsv' | 'jsonl' | 'arrow';
 
 const UNSUPPORTED: Record<string, string> = {
   '.parquet': 'Parquet',
   '.pq': 'Parquet',
-  '.arrow': 'Apache Arrow IPC',
-  '.feather': 'Apache Arrow IPC (Feather)',
-  '.ipc': 'Apache Arrow IPC',
   '.xlsx': 'Excel',
   '.xls': 'Excel',
   '.gz': 'gzip-compressed',
@@ -23,16 +22,18 @@ export function detectFormat(file: string, explicit?: string): Format {
     const f = explicit.toLowerCase();
     if (f === 'csv' || f === 'tsv') return f;
     if (f === 'jsonl' || f === 'ndjson' || f === 'json') return 'jsonl';
-    throw new UserError(`--format must be csv, tsv or jsonl but received '${explicit}'`, 2);
+    if (f === 'arrow' || f === 'arrows' || f === 'feather' || f === 'ipc') return 'arrow';
+    throw new UserError(`--format must be csv, tsv, jsonl or arrow but received '${explicit}'`, 2);
   }
   const ext = path.extname(file).toLowerCase();
   if (UNSUPPORTED[ext])
     throw new UserError(
-      `unsupported format: '${file}' looks like ${UNSUPPORTED[ext]}, which nadir does not read; convert it to CSV or JSON lines ` +
-        `(e.g. with pandas: pd.read_parquet(f).to_csv(out, index=False))`,
+      `unsupported format: '${file}' looks like ${UNSUPPORTED[ext]}, which nadir does not read; convert it to CSV or Arrow ` +
+        `(e.g. with pandas: pd.read_parquet(f).to_feather(out), or .to_csv(out, index=False))`,
     );
   if (ext === '.tsv' || ext === '.tab') return 'tsv';
   if (ext === '.jsonl' || ext === '.ndjson' || ext === '.json') return 'jsonl';
+  if (ext === '.arrow' || ext === '.arrows' || ext === '.feather' || ext === '.ipc') return 'arrow';
   return 'csv';
 }
 
@@ -111,6 +112,10 @@ export class TableReader {
   }
 
   async *batches(batchRows: number): AsyncGenerator<Batch> {
+    if (this.format === 'arrow') {
+      yield* this.arrowBatches(batchRows);
+      return;
+    }
     const input = this.file === '-' ? process.stdin : fs.createReadStream(this.file, { highWaterMark: 1 << 20 });
     input.setEncoding('utf8');
     let rest = '';
@@ -158,6 +163,73 @@ export class TableReader {
     }
     if (!layout) throw new UserError(`${this.name} is empty`);
     if (builder!.rows > 0) yield builder!.take(first);
+  }
+
+  /**
+   * Arrow IPC: record batches are cut or joined into batches of batchRows rows, copied column by
+   * column; one record batch and one output batch are held at a time.
+   */
+  private async *arrowBatches(batchRows: number): AsyncGenerator<Batch> {
+    const A = require('./arrow') as typeof import('./arrow');
+    const src: ArrowInput = await A.openArrow(this.file, this.name);
+    try {
+      const dup = src.names.find((n, j) => src.names.indexOf(n) !== j);
+      if (dup !== undefined) throw new UserError(`${this.name} has two columns named '${dup}'`);
+      const L = this.resolve(src.names, 0, false);
+      for (const j of L.features)
+        if (!A.isNumeric(src.types[j]))
+          throw new UserError(`column '${src.names[j]}' of ${this.name} is ${src.types[j]}, not a number; select numeric columns with --columns`);
+      if (L.label >= 0 && !A.isLabelType(src.types[L.label]))
+        throw new UserError(`label column '${src.names[L.label]}' of ${this.name} is ${src.types[L.label]}, not a number (1 = anomaly, 0 = normal)`);
+      const cols = L.features.length;
+      const b = new BatchBuilder(batchRows, cols, L.label >= 0);
+      let first = 0;
+      let row = 0; // data rows read so far
+      for (;;) {
+        let next: IteratorResult<import('apache-arrow').RecordBatch>;
+        try {
+          next = await src.batches.next();
+        } catch (e) {
+          throw A.arrowError(this.name, e);
+        }
+        if (next.done) break;
+        const rb = next.value;
+        for (let at = 0; at < rb.numRows; ) {
+          const n = Math.min(rb.numRows - at, batchRows - b.rows);
+          for (let k = 0; k < cols; k++) {
+            const col = rb.getChildAt(L.features[k])!;
+            A.copyColumn(col, at, n, b.row, b.rows, cols, k);
+            if (!this.opts.allowMissing)
+              for (let r = 0, o = b.rows * cols + k; r < n; r++, o += cols)
+                if (!Number.isFinite(b.row[o]))
+                  throw new UserError(
+                    `${this.name} row ${row + r + 1}, column '${L.featureNames[k]}' is ${A.isNull(col, at + r) ? 'null' : Number.isNaN(b.row[o]) ? 'NaN' : 'infinite'}; ` +
+                      `clean the data or fit with --impute mean|median|zero`,
+                  );
+          }
+          if (L.label >= 0) {
+            const col = rb.getChildAt(L.label)!;
+            for (let r = 0; r < n; r++) {
+              const v = col.get(at + r);
+              const x = typeof v === 'boolean' ? (v ? 1 : 0) : v === null ? NaN : Number(v);
+              if (!Number.isFinite(x))
+                throw new UserError(`${this.name} row ${row + r + 1}, label column '${L.names[L.label]}' is ${v === null ? 'null' : x}, not a number (1 = anomaly, 0 = normal)`);
+              b.setLabelAt(b.rows + r, x);
+            }
+          }
+          b.advance(n);
+          at += n;
+          row += n;
+          if (b.rows === batchRows) {
+            yield b.take(first);
+            first += batchRows;
+          }
+        }
+      }
+      if (b.rows > 0) yield b.take(first);
+    } finally {
+      await src.close();
+    }
   }
 
   // ---------------------------------------------------------------- layout
@@ -398,6 +470,14 @@ class BatchBuilder {
   }
   setLabel(v: number): void {
     this.labels![this.rows] = v;
+  }
+  setLabelAt(row: number, v: number): void {
+    this.labels![row] = v;
+  }
+  /** n rows were written in place after the current one (Arrow: column by column). */
+  advance(n: number): void {
+    this.rows += n;
+    this.offset += n * this.cols;
   }
   commit(): void {
     this.rows++;

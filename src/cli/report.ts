@@ -240,7 +240,7 @@ const REPORT_FLAGS: Record<string, FlagSpec> = {
   output: { type: 'string', short: 'o', arg: 'report.html', help: 'HTML file to write (required)' },
   label: { type: 'string', arg: 'column', help: "with a model: the label column of <data> (default 'label' if present)" },
   columns: { type: 'string', arg: 'a,b,...', help: 'with a model: feature columns when the model has no names' },
-  format: { type: 'string', arg: 'csv|tsv|jsonl', help: 'with a model: input format' },
+  format: { type: 'string', arg: 'csv|tsv|jsonl|arrow', help: 'with a model: input format' },
   help: { type: 'boolean', short: 'h', help: 'show this help' },
 };
 
