@@ -23,6 +23,11 @@ export function arrowError(name: string, e: unknown): UserError {
   const code = (e as NodeJS.ErrnoException)?.code;
   if (code === 'EISDIR' || code === 'ENOENT' || code === 'EACCES') return new UserError(`cannot read ${name}: ${(e as Error).message}`);
   const msg = String((e as Error)?.message ?? e).split('\n')[0].slice(0, 160);
+  if (/compressed but codec not found/.test(msg))
+    return new UserError(
+      `${name} has compressed record batches (LZ4 or ZSTD), which nadir cannot read; write it uncompressed ` +
+        `(pyarrow: feather.write_feather(t, f, compression='uncompressed'); pandas: df.to_feather(f, compression='uncompressed'))`,
+    );
   return new UserError(`cannot read ${name} as Apache Arrow IPC (truncated or not an Arrow file?): ${msg}`);
 }
 

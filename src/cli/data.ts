@@ -29,7 +29,7 @@ export function detectFormat(file: string, explicit?: string): Format {
   if (UNSUPPORTED[ext])
     throw new UserError(
       `unsupported format: '${file}' looks like ${UNSUPPORTED[ext]}, which nadir does not read; convert it to CSV or Arrow ` +
-        `(e.g. with pandas: pd.read_parquet(f).to_feather(out), or .to_csv(out, index=False))`,
+        `(e.g. with pandas: pd.read_parquet(f).to_feather(out, compression='uncompressed'), or .to_csv(out, index=False))`,
     );
   if (ext === '.tsv' || ext === '.tab') return 'tsv';
   if (ext === '.jsonl' || ext === '.ndjson' || ext === '.json') return 'jsonl';
