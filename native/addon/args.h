@@ -3,6 +3,7 @@
 #pragma once
 #include <napi.h>
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 
@@ -111,6 +112,23 @@ void expect_length(Napi::Env env, const Span<T>& s, size_t expected, const char*
   if (s.length != expected)
     range_fail(env, std::string("Expected ") + std::to_string(expected) + " elements in " + name +
                         " but received " + std::to_string(s.length));
+}
+
+// A number field of an options object, in [lo, hi].
+inline double opt_number(Napi::Env env, const Napi::Object& o, const char* name, double lo, double hi) {
+  Napi::Value v = o.Get(name);
+  if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string("Expected a number for options.") + name + " but received " + describe(v));
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= lo && d <= hi))
+    throw Napi::RangeError::New(env, std::string("Expected options.") + name + " in [" + std::to_string(lo) + ", " + std::to_string(hi) + "] but received " + std::to_string(d));
+  return d;
+}
+
+// An integer field of an options object, in [lo, hi].
+inline int opt_int(Napi::Env env, const Napi::Object& o, const char* name, double lo, double hi) {
+  double d = opt_number(env, o, name, lo, hi);
+  if (d != std::floor(d)) throw Napi::RangeError::New(env, std::string("Expected an integer for options.") + name);
+  return static_cast<int>(d);
 }
 
 }  // namespace nadir::addon

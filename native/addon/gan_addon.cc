@@ -26,21 +26,6 @@ gan::Spec plan_arg(const Napi::CallbackInfo& info, size_t i) {
   }
 }
 
-double opt_number(Napi::Env env, const Napi::Object& o, const char* name, double lo, double hi) {
-  Napi::Value v = o.Get(name);
-  if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string("Expected a number for options.") + name + " but received " + describe(v));
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= lo && d <= hi))
-    throw Napi::RangeError::New(env, std::string("Expected options.") + name + " in [" + std::to_string(lo) + ", " + std::to_string(hi) + "] but received " + std::to_string(d));
-  return d;
-}
-
-int opt_int(Napi::Env env, const Napi::Object& o, const char* name, double lo, double hi) {
-  double d = opt_number(env, o, name, lo, hi);
-  if (d != std::floor(d)) throw Napi::RangeError::New(env, std::string("Expected an integer for options.") + name);
-  return static_cast<int>(d);
-}
-
 constexpr int kEpochFields = 8;  // epoch, dLoss, gLoss, cycleLoss, dReal, dFake, varRatio, seconds
 
 void put_epoch(const gan::EpochInfo& e, double* out) {

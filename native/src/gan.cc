@@ -355,22 +355,8 @@ TrainResult train(const Spec& spec, const float* X, size_t rows, const TrainOpti
   std::vector<float>& P = res.params;
   P.assign(spec.size, 0.f);
   // Standardization as the autoencoder's (population std; a constant column is only centered).
-  std::vector<double> var_data(d);
-  for (int j = 0; j < d; ++j) {
-    double m = 0;
-    for (size_t i = 0; i < rows; ++i) m += X[i * d + j];
-    m /= rows;
-    double v = 0;
-    for (size_t i = 0; i < rows; ++i) v += (X[i * d + j] - m) * (X[i * d + j] - m);
-    double sd = std::sqrt(v / rows);
-    var_data[j] = sd > 1e-6 * std::max(1.0, std::fabs(m)) ? 1.0 : 0.0;
-    if (!(sd > 1e-6 * std::max(1.0, std::fabs(m)))) sd = 1;
-    P[spec.mean + j] = static_cast<float>(m);
-    P[spec.std + j] = static_cast<float>(sd);
-  }
-  std::vector<float> Z(rows * d);
-  for (size_t i = 0; i < rows; ++i)
-    for (int j = 0; j < d; ++j) Z[i * d + j] = (X[i * d + j] - P[spec.mean + j]) / P[spec.std + j];
+  std::vector<double> var_data;
+  std::vector<float> Z = nn::standardize_columns(X, rows, d, &P[spec.mean], &P[spec.std], &var_data);
 
   // PyTorch's default Linear initialization: U(-1/sqrt(in), 1/sqrt(in)).
   Gauss init(mix(opt.seed, 1));

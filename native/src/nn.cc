@@ -612,6 +612,28 @@ Spec parse_plan(const int32_t* p, size_t n) {
 
 // ---------------------------------------------------------------- training
 
+std::vector<float> standardize_columns(const float* X, size_t rows, int d, float* mean, float* std,
+                                       std::vector<double>* varies) {
+  if (varies) varies->assign(d, 0.0);
+  for (int j = 0; j < d; ++j) {
+    double m = 0;
+    for (size_t i = 0; i < rows; ++i) m += X[i * d + j];
+    m /= rows;
+    double v = 0;
+    for (size_t i = 0; i < rows; ++i) v += (X[i * d + j] - m) * (X[i * d + j] - m);
+    double sd = std::sqrt(v / rows);
+    const bool varying = sd > 1e-6 * std::max(1.0, std::fabs(m));
+    if (varies) (*varies)[j] = varying ? 1.0 : 0.0;
+    if (!varying) sd = 1;
+    mean[j] = static_cast<float>(m);
+    std[j] = static_cast<float>(sd);
+  }
+  std::vector<float> Z(rows * d);
+  for (size_t i = 0; i < rows; ++i)
+    for (int j = 0; j < d; ++j) Z[i * d + j] = (X[i * d + j] - mean[j]) / std[j];
+  return Z;
+}
+
 TrainResult train(const Spec& spec, const float* X, size_t rows, const TrainOptions& opt,
                   const std::function<void(const EpochInfo&)>& on_epoch,
                   const std::function<bool()>& should_stop) {
@@ -620,23 +642,8 @@ TrainResult train(const Spec& spec, const float* X, size_t rows, const TrainOpti
   TrainResult res;
   std::vector<float>& P = res.params;
   P.assign(spec.size, 0.f);
-  // Standardization statistics (population std, as scikit-learn's StandardScaler). A column whose
-  // std is zero (or negligible next to its mean) is only centered: std := 1.
-  for (int j = 0; j < d; ++j) {
-    double m = 0;
-    for (size_t i = 0; i < rows; ++i) m += X[i * d + j];
-    m /= rows;
-    double v = 0;
-    for (size_t i = 0; i < rows; ++i) v += (X[i * d + j] - m) * (X[i * d + j] - m);
-    double sd = std::sqrt(v / rows);
-    if (!(sd > 1e-6 * std::max(1.0, std::fabs(m)))) sd = 1;
-    P[spec.mean + j] = static_cast<float>(m);
-    P[spec.std + j] = static_cast<float>(sd);
-  }
+  std::vector<float> Z = standardize_columns(X, rows, d, &P[spec.mean], &P[spec.std]);
   P[spec.beta] = static_cast<float>(opt.beta);
-  std::vector<float> Z(rows * d);
-  for (size_t i = 0; i < rows; ++i)
-    for (int j = 0; j < d; ++j) Z[i * d + j] = (X[i * d + j] - P[spec.mean + j]) / P[spec.std + j];
 
   // PyTorch's default Linear initialization: U(-1/sqrt(in), 1/sqrt(in)) for weights and biases.
   Rng init(mix(opt.seed, 1));

@@ -113,6 +113,13 @@ struct Aborted : std::exception {
 // Trains on raw rows (standardized inside with the training statistics, which the result's blob
 // carries). on_epoch runs on the training thread after every epoch. should_stop, when set, is
 // polled between mini-batches; true throws Aborted.
+// Standardization statistics of the training data (population std, as scikit-learn's
+// StandardScaler): writes mean[d] and std[d] and returns Z = (X - mean) / std. A column whose std
+// is zero or negligible next to its mean is only centered (std := 1); `varies`, when given,
+// receives 1 for the other columns and 0 for those.
+std::vector<float> standardize_columns(const float* X, size_t rows, int d, float* mean, float* std,
+                                       std::vector<double>* varies = nullptr);
+
 TrainResult train(const Spec& spec, const float* X, size_t rows, const TrainOptions& opt,
                   const std::function<void(const EpochInfo&)>& on_epoch,
                   const std::function<bool()>& should_stop);
