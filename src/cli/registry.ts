@@ -19,7 +19,7 @@ const ALIASES: Record<string, string> = {
 const EXTRA_NAMES: Record<string, string> = { iforest: 'isolation-forest', 'auto-encoder': 'autoencoder', 'variational-auto-encoder': 'vae' };
 
 /** Exported, but not buildable from options alone (they wrap a model or other detectors). */
-const NOT_STANDALONE = new Set(['Detector', 'OnnxDetector', 'NeuralDetector']);
+const NOT_STANDALONE = new Set(['Detector', 'OnnxDetector', 'NeuralDetector', 'SequenceForecaster']);
 
 export interface DetectorEntry {
   name: string;
