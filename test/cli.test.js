@@ -255,4 +255,26 @@ describe('nadir CLI', function () {
       assert.match(r.out, new RegExp(`${classical}\\s+\\S+ m?s\\s+[\\d.]+ [kM]?`));
     });
   });
+  describe('time series', () => {
+    it('scores a series across batches exactly as one series (state carried over)', () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nadir-cli-series-'));
+      const data = path.join(dir, 'series.csv');
+      let text = 'value\n';
+      for (let i = 0; i < 400; i++) text += (Math.sin(i / 7) + (i === 300 ? 4 : 0)).toFixed(5) + '\n';
+      fs.writeFileSync(data, text);
+      const model = path.join(dir, 'lstm.nadir');
+      const fit = run(['fit', data, '--detector', 'lstm-forecaster', '--window', '16', '--epochs', '2', '--seed', '3', '-o', model]);
+      assert.strictEqual(fit.code, 0, fit.err);
+      const small = run(['score', model, data, '--batch-size', '37']);
+      const whole = run(['score', model, data]);
+      assert.strictEqual(small.code, 0, small.err);
+      assert.strictEqual(small.out, whole.out);
+      const scores = whole.out.trim().split('\n').slice(1).map(Number);
+      assert.strictEqual(scores.length, 400);
+      // The spike at step 300 stands out, and the state did not restart at batch edges (only the
+      // first `window` steps are the warm-up zeros).
+      assert.ok(scores[300] > 10 * scores[250], `spike ${scores[300]} vs ${scores[250]}`);
+      assert.ok(scores.slice(16).every((v) => v > 0));
+    });
+  });
 });
