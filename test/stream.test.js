@@ -218,3 +218,19 @@ describe('featureNames', () => {
     assert.strictEqual(out[0].score, (await det.score(data.X.sliceRows(0, 1)))[0]);
   });
 });
+
+describe('scoreStream with a time-series model', () => {
+  it('scores micro-batches as one series, equal to the batch score of the whole series', async () => {
+    const T = 300;
+    const data = Float32Array.from({ length: T }, (_, i) => Math.sin(i / 6) + (i === 220 ? 3 : 0));
+    const det = await new nadir.LstmForecaster({ window: 12, epochs: 2, seed: 5 }).fit({ data: data.slice(0, 150), rows: 150, cols: 1 });
+    const whole = await det.score({ data, rows: T, cols: 1 });
+    const out = [];
+    for await (const r of det.scoreIterable((function* () { for (const v of data) yield [v]; })(), { batchSize: 7, maxDelayMs: 0 })) out.push(r.score);
+    assert.strictEqual(out.length, T);
+    let maxRel = 0;
+    for (let i = 0; i < T; i++) maxRel = Math.max(maxRel, Math.abs(out[i] - whole[i]) / Math.max(1e-6, Math.abs(whole[i])));
+    assert.ok(maxRel <= 1e-5, `stream vs batch max relative difference ${maxRel}`);
+    assert.ok(out.slice(12).every((v) => v > 0), 'the state restarted inside the stream');
+  });
+});

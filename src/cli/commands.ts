@@ -4,7 +4,6 @@ import * as path from 'path';
 import { once } from 'events';
 import { Detector, loadDetector } from '../detectors/base';
 import { Matrix } from '../data/matrix';
-import { SequenceForecaster } from '../series/forecaster';
 import { NadirError } from '../errors';
 import { FlagSpec, UserError, helpText, intFlag, list, parseArgs } from './args';
 import { TableReader } from './data';
@@ -274,13 +273,8 @@ export async function scoreCommand(argv: string[], out: CommandOut): Promise<voi
     let pending: Promise<string> | undefined;
     // A time-series model carries its state from one batch to the next (rows are time steps), so
     // a file scores exactly as one series would, whatever the batch size.
-    const series = det instanceof SequenceForecaster ? det.stream() : undefined;
-    const scoreBatch = async (X: Matrix): Promise<Float32Array> => {
-      if (!series) return det.score(X);
-      const s = new Float32Array(X.rows);
-      for (let i = 0; i < X.rows; i++) s[i] = series.push(X.row(i));
-      return s;
-    };
+    const sequential = det.sequentialScorer();
+    const scoreBatch = async (X: Matrix): Promise<Float32Array> => (sequential ? sequential(X) : det.score(X));
     const render = async (X: Matrix): Promise<string> => {
       const s = await scoreBatch(X);
       const nrm = flags.normalize ? det.normalize(s) : undefined;

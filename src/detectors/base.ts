@@ -289,6 +289,16 @@ export abstract class Detector<O extends DetectorOptions = DetectorOptions> {
     return scoreIterable(this, source, options);
   }
 
+  /**
+   * How consecutive batches of one stream of rows are scored (used by `scoreStream` and the CLI's
+   * `score`): undefined, the default, scores every batch on its own; a detector whose scores
+   * depend on earlier rows (a time-series model) returns a stateful function so that the batches
+   * score exactly as one sequence would.
+   */
+  sequentialScorer(): ((m: Matrix) => Float32Array) | undefined {
+    return undefined;
+  }
+
   /** Per-feature contributions to each row's score, as a rows x nFeatures Matrix. */
   async explain(X: MatrixLike): Promise<Matrix> {
     const m = this.prepareInput(X);

@@ -308,6 +308,16 @@ export abstract class SequenceForecaster<O extends ForecasterOptions = Forecaste
     return ev;
   }
 
+  /** Batches of one stream are steps of one series: they go through one `stream()` scorer in order. */
+  sequentialScorer(): (m: Matrix) => Float32Array {
+    const scorer = this.stream();
+    return (m) => {
+      const s = new Float32Array(m.rows);
+      for (let i = 0; i < m.rows; i++) s[i] = scorer.push(m.row(i));
+      return s;
+    };
+  }
+
   /** A stateful scorer: `push(point)` returns that step's score at constant cost; equal to batch scores of the same series. */
   stream(state?: ScorerState): SeriesScorer {
     this.ensureFitted();

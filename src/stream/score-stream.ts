@@ -56,6 +56,8 @@ export class ScoreStream extends Transform {
   private readonly batchSize: number;
   private readonly maxDelayMs: number;
   private readonly syncRows: number;
+  /** Set for detectors whose scores depend on earlier rows: batches are then steps of one sequence. */
+  private readonly sequential?: (m: Matrix) => Float32Array;
   private batch: Float32Array;
   private items: StreamInput[];
   private timer?: NodeJS.Timeout | NodeJS.Immediate;
@@ -81,6 +83,7 @@ export class ScoreStream extends Transform {
     }
     this.names = names;
     this.imputes = detector.config.impute !== undefined;
+    this.sequential = detector.sequentialScorer();
     this.batch = new Float32Array(this.batchSize * this.nf);
     this.items = [];
     this.chain = Promise.resolve();
@@ -167,7 +170,7 @@ export class ScoreStream extends Transform {
     if (this.destroyed) return;
     try {
       const m = new Matrix(data, rows, this.nf);
-      const scores = rows <= this.syncRows ? this.det.scoreSync(m) : await this.det.score(m);
+      const scores = this.sequential ? this.sequential(m) : rows <= this.syncRows ? this.det.scoreSync(m) : await this.det.score(m);
       if (this.destroyed) return;
       const t = this.det.threshold;
       for (let k = 0; k < rows; k++) {
