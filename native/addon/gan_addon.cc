@@ -1,10 +1,8 @@
 // BiGAN training and scoring (native/include/nadir/gan.h) exposed to JavaScript.
 #include <napi.h>
 
-#include <atomic>
-#include <chrono>
 #include <cmath>
-#include <future>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -13,6 +11,7 @@
 #include "async.h"
 #include "modules.h"
 #include "nadir/gan.h"
+#include "training.h"
 
 namespace nadir::addon {
 namespace {
@@ -33,17 +32,23 @@ void put_epoch(const gan::EpochInfo& e, double* out) {
   std::copy(v, v + kEpochFields, out);
 }
 
-struct TrainState {
-  std::atomic<int> cancel{0};
-  gan::TrainResult result;
-  std::string error;
-};
+// The onEpoch argument: a Float64Array of kEpochFields.
+Napi::Value epoch_event(Napi::Env env, const gan::EpochInfo& e) {
+  auto arr = Napi::Float64Array::New(env, kEpochFields);
+  put_epoch(e, arr.Data());
+  return arr;
+}
 
-struct EpochMsg {
-  gan::EpochInfo info{};
-  std::promise<void> done;
-  bool failed = false;
-};
+Napi::Value train_result(Napi::Env env, const gan::TrainResult& r) {
+  Napi::Object out = Napi::Object::New(env);
+  auto params = Napi::Float32Array::New(env, r.params.size());
+  std::copy(r.params.begin(), r.params.end(), params.Data());
+  auto epochs = Napi::Float64Array::New(env, r.epochs.size() * kEpochFields);
+  for (size_t i = 0; i < r.epochs.size(); ++i) put_epoch(r.epochs[i], epochs.Data() + i * kEpochFields);
+  out.Set("params", params);
+  out.Set("epochs", epochs);
+  return out;
+}
 
 // ganTrain(plan, X, rows, options, onEpoch | null, abortFlag Int32Array | null)
 //   -> Promise<{ params: Float32Array, epochs: Float64Array (8 per epoch) }>
@@ -69,81 +74,13 @@ Napi::Value Train(const Napi::CallbackInfo& info) {
   opt.collapse_samples = opt_int(env, o, "collapseSamples", 2, 1 << 20);
   opt.seed = static_cast<uint64_t>(opt_number(env, o, "seed", 0, 4294967295.0));
 
-  Napi::Value cbv = info[4];
-  const bool has_cb = cbv.IsFunction();
-  if (!has_cb && !cbv.IsNull() && !cbv.IsUndefined()) fail(env, "a function or null", "onEpoch", cbv);
-  const volatile int32_t* flag = nullptr;
-  if (!info[5].IsNull() && !info[5].IsUndefined()) {
-    auto f = i32(info, 5, "abortFlag");
-    if (f.length < 1) range_fail(env, "Expected at least 1 element in abortFlag");
-    flag = f.data;
-  }
-  Napi::ThreadSafeFunction tsfn;
-  if (has_cb) tsfn = Napi::ThreadSafeFunction::New(env, cbv.As<Napi::Function>(), "nadir.ganOnEpoch", 0, 1);
-  auto state = std::make_shared<TrainState>();
   const float* xd = x.data;
-  auto work = [spec, xd, rows, opt, flag, state, tsfn, has_cb]() mutable {
-    struct Release {
-      Napi::ThreadSafeFunction& t;
-      bool on;
-      ~Release() { if (on) t.Release(); }
-    } release{tsfn, has_cb};
-    auto stop = [flag, &state]() { return state->cancel.load(std::memory_order_relaxed) != 0 || (flag && *flag != 0); };
-    std::function<void(const gan::EpochInfo&)> cb;
-    if (has_cb)
-      // The training thread waits for each call, so onEpoch runs in order and before the promise
-      // settles; it stops waiting when training is being stopped.
-      cb = [&tsfn, &state, &stop](const gan::EpochInfo& e) {
-        auto msg = std::make_shared<EpochMsg>();
-        msg->info = e;
-        auto fut = msg->done.get_future();
-        auto* ref = new std::shared_ptr<EpochMsg>(msg);
-        auto call = [](Napi::Env env, Napi::Function fn, std::shared_ptr<EpochMsg>* r) {
-          EpochMsg& m = **r;
-          bool ok = false;
-          if (env != nullptr && fn != nullptr) {
-            try {
-              auto arr = Napi::Float64Array::New(env, kEpochFields);
-              put_epoch(m.info, arr.Data());
-              fn.Call({arr});
-              ok = true;
-            } catch (...) {
-            }
-          }
-          m.failed = !ok;
-          m.done.set_value();
-          delete r;
-        };
-        if (tsfn.BlockingCall(ref, call) != napi_ok) {
-          delete ref;
-          state->cancel = 1;
-          return;
-        }
-        while (fut.wait_for(std::chrono::milliseconds(5)) != std::future_status::ready)
-          if (stop()) return;
-        if (msg->failed) state->cancel = 1;
-      };
-    try {
-      state->result = gan::train(*spec, xd, rows, opt, cb, stop);
-    } catch (const std::exception& e) {
-      state->error = e.what();
-    } catch (...) {
-      state->error = "native error";
-    }
+  auto train = [spec, xd, rows, opt](const std::function<void(const gan::EpochInfo&)>& cb, const std::function<bool()>& stop) {
+    return gan::train(*spec, xd, rows, opt, cb, stop);
   };
-  auto done = [state](Napi::Env env) -> Napi::Value {
-    if (!state->error.empty()) throw Napi::Error::New(env, state->error);
-    const gan::TrainResult& r = state->result;
-    Napi::Object out = Napi::Object::New(env);
-    auto params = Napi::Float32Array::New(env, r.params.size());
-    std::copy(r.params.begin(), r.params.end(), params.Data());
-    auto epochs = Napi::Float64Array::New(env, r.epochs.size() * kEpochFields);
-    for (size_t i = 0; i < r.epochs.size(); ++i) put_epoch(r.epochs[i], epochs.Data() + i * kEpochFields);
-    out.Set("params", params);
-    out.Set("epochs", epochs);
-    return out;
-  };
-  return Job::Start(env, work, done, {info[0], info[1], info[5]});
+  // The training thread always waits for onEpoch (order, and calls before the promise settles).
+  return start_training<gan::EpochInfo, gan::TrainResult>(info, 4, 5, "nadir.ganOnEpoch", true, epoch_event, train,
+                                                           train_result, {info[0], info[1], info[5]});
 }
 
 struct ScoreArgs {

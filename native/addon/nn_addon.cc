@@ -1,10 +1,8 @@
 // Dense-network training and scoring (native/include/nadir/nn.h) exposed to JavaScript.
 #include <napi.h>
 
-#include <atomic>
 #include <cmath>
-#include <chrono>
-#include <future>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -13,6 +11,7 @@
 #include "async.h"
 #include "modules.h"
 #include "nadir/nn.h"
+#include "training.h"
 
 namespace nadir::addon {
 namespace {
@@ -26,31 +25,31 @@ nn::Spec plan_arg(const Napi::CallbackInfo& info, size_t i) {
   }
 }
 
-struct TrainState {
-  std::atomic<int> cancel{0};
-  nn::TrainResult result;
-  std::string error;
-  // Cleanup-hook bookkeeping; only touched on the JavaScript thread.
-  std::shared_ptr<TrainState>* holder = nullptr;
-  bool hooked = false;
-  bool env_gone = false;
-};
-
-// Environment cleanup hook: stops a training run whose environment is going away.
-void EnvGone(void* arg) {
-  auto* holder = static_cast<std::shared_ptr<TrainState>*>(arg);
-  (*holder)->cancel = 1;
-  (*holder)->hooked = false;
-  (*holder)->env_gone = true;
-  delete holder;
+// The onEpoch argument: { epoch, loss, valLoss, seconds }.
+Napi::Value epoch_event(Napi::Env env, const nn::EpochInfo& e) {
+  Napi::Object ev = Napi::Object::New(env);
+  ev.Set("epoch", e.epoch);
+  ev.Set("loss", e.loss);
+  ev.Set("valLoss", e.val_loss);
+  ev.Set("seconds", e.seconds);
+  return ev;
 }
 
-struct EpochMsg {
-  nn::EpochInfo info{};
-  std::promise<void> done;
-  bool failed = false;
-  std::shared_ptr<TrainState> state;
-};
+Napi::Value train_result(Napi::Env env, const nn::TrainResult& r) {
+  Napi::Object out = Napi::Object::New(env);
+  auto params = Napi::Float32Array::New(env, r.params.size());
+  std::copy(r.params.begin(), r.params.end(), params.Data());
+  auto loss = Napi::Float32Array::New(env, r.loss.size());
+  std::copy(r.loss.begin(), r.loss.end(), loss.Data());
+  auto val = Napi::Float32Array::New(env, r.val_loss.size());
+  std::copy(r.val_loss.begin(), r.val_loss.end(), val.Data());
+  out.Set("params", params);
+  out.Set("loss", loss);
+  out.Set("valLoss", val);
+  out.Set("bestEpoch", r.best_epoch + 1);
+  out.Set("stoppedEarly", r.stopped_early);
+  return out;
+}
 
 // nnTrain(plan, X, rows, options, onEpoch | null, abortFlag Int32Array | null) -> Promise<{ params, loss, valLoss, bestEpoch, stoppedEarly }>
 Napi::Value Train(const Napi::CallbackInfo& info) {
@@ -80,111 +79,12 @@ Napi::Value Train(const Napi::CallbackInfo& info) {
   // 1: the training thread waits for each onEpoch call (order, backpressure); 0: fire and forget.
   const bool wait_epoch = o.Has("waitOnEpoch") ? opt_int(env, o, "waitOnEpoch", 0, 1) == 1 : true;
 
-  Napi::Value cbv = info[4];
-  bool has_cb = cbv.IsFunction();
-  if (!has_cb && !cbv.IsNull() && !cbv.IsUndefined()) fail(env, "a function or null", "onEpoch", cbv);
-  const volatile int32_t* flag = nullptr;
-  Napi::Value fv = info[5];
-  if (!fv.IsNull() && !fv.IsUndefined()) {
-    auto f = i32(info, 5, "abortFlag");
-    if (f.length < 1) range_fail(env, "Expected at least 1 element in abortFlag");
-    flag = f.data;
-  }
-  Napi::ThreadSafeFunction tsfn;
-  if (has_cb) tsfn = Napi::ThreadSafeFunction::New(env, cbv.As<Napi::Function>(), "nadir.onEpoch", 0, 1);
-
-  // If the environment goes away mid-training (a worker_thread terminated) the loop must stop, or
-  // teardown waits for it: the per-epoch call fails once JavaScript cannot run and cancels it;
-  // the cleanup hook is the last resort. (Process exit raises the abort flag from JavaScript.)
-  auto state = std::make_shared<TrainState>();
-  state->holder = new std::shared_ptr<TrainState>(state);
-  napi_add_env_cleanup_hook(env, EnvGone, state->holder);
-  state->hooked = true;
-
   const float* xd = x.data;
-  auto work = [spec, xd, rows, opt, flag, state, tsfn, has_cb, wait_epoch]() mutable {
-    struct Release {
-      Napi::ThreadSafeFunction& t;
-      bool on;
-      ~Release() { if (on) t.Release(); }
-    } release{tsfn, has_cb};
-    std::function<void(const nn::EpochInfo&)> cb;
-    auto stop = [flag, &state]() { return state->cancel.load(std::memory_order_relaxed) != 0 || (flag && *flag != 0); };
-    if (has_cb)
-      cb = [&tsfn, &state, &stop, wait_epoch](const nn::EpochInfo& e) {
-        auto msg = std::make_shared<EpochMsg>();
-        msg->info = e;
-        msg->state = state;
-        // The queue owns one reference, so the worker may stop waiting without freeing it.
-        auto fut = msg->done.get_future();
-        auto* ref = new std::shared_ptr<EpochMsg>(msg);
-        auto call = [](Napi::Env env, Napi::Function fn, std::shared_ptr<EpochMsg>* r) {
-          EpochMsg& m = **r;
-          bool ok = false;
-          if (env != nullptr && fn != nullptr) {
-            try {
-              Napi::Object ev = Napi::Object::New(env);
-              ev.Set("epoch", m.info.epoch);
-              ev.Set("loss", m.info.loss);
-              ev.Set("valLoss", m.info.val_loss);
-              ev.Set("seconds", m.info.seconds);
-              fn.Call({ev});
-              ok = true;
-            } catch (...) {
-              // The TypeScript wrapper catches user errors itself, so a failure here means
-              // JavaScript can no longer run (the environment is shutting down).
-            }
-          }
-          m.failed = !ok;
-          if (!ok) m.state->cancel = 1;
-          m.done.set_value();
-          delete r;
-        };
-        napi_status st = wait_epoch ? tsfn.BlockingCall(ref, call) : tsfn.NonBlockingCall(ref, call);
-        if (st != napi_ok) {
-          delete ref;
-          state->cancel = 1;  // the callback can no longer run: the environment is closing
-          return;
-        }
-        if (!wait_epoch) return;
-        // Wait, so every onEpoch call happens before the promise settles and in order; give up
-        // when training is being stopped (process exit sets the abort flag from JavaScript).
-        while (fut.wait_for(std::chrono::milliseconds(5)) != std::future_status::ready)
-          if (stop()) return;
-        if (msg->failed) state->cancel = 1;
-      };
-    try {
-      state->result = nn::train(*spec, xd, rows, opt, cb, stop);
-    } catch (const std::exception& e) {
-      state->error = e.what();
-    } catch (...) {
-      state->error = "native error";
-    }
+  auto train = [spec, xd, rows, opt](const std::function<void(const nn::EpochInfo&)>& cb, const std::function<bool()>& stop) {
+    return nn::train(*spec, xd, rows, opt, cb, stop);
   };
-  auto done = [state](Napi::Env env) -> Napi::Value {
-    if (state->hooked) {
-      napi_remove_env_cleanup_hook(env, EnvGone, state->holder);
-      delete state->holder;
-      state->hooked = false;
-    }
-    if (state->env_gone) return Napi::Value();  // nobody is left to receive the result
-    if (!state->error.empty()) throw Napi::Error::New(env, state->error);
-    nn::TrainResult* res = &state->result;
-    Napi::Object out = Napi::Object::New(env);
-    auto params = Napi::Float32Array::New(env, res->params.size());
-    std::copy(res->params.begin(), res->params.end(), params.Data());
-    auto loss = Napi::Float32Array::New(env, res->loss.size());
-    std::copy(res->loss.begin(), res->loss.end(), loss.Data());
-    auto val = Napi::Float32Array::New(env, res->val_loss.size());
-    std::copy(res->val_loss.begin(), res->val_loss.end(), val.Data());
-    out.Set("params", params);
-    out.Set("loss", loss);
-    out.Set("valLoss", val);
-    out.Set("bestEpoch", res->best_epoch + 1);
-    out.Set("stoppedEarly", res->stopped_early);
-    return out;
-  };
-  return Job::Start(env, work, done, {info[0], info[1], info[5]});
+  return start_training<nn::EpochInfo, nn::TrainResult>(info, 4, 5, "nadir.onEpoch", wait_epoch, epoch_event, train,
+                                                         train_result, {info[0], info[1], info[5]});
 }
 
 struct ScoreArgs {

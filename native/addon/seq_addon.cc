@@ -10,6 +10,7 @@
 #include "async.h"
 #include "modules.h"
 #include "nadir/seq.h"
+#include "training.h"
 
 namespace nadir::addon {
 namespace {
@@ -67,13 +68,6 @@ Napi::Value train_result(Napi::Env env, const seq::TrainResult& r) {
   out.Set("params", p);
   out.Set("loss", l);
   return out;
-}
-
-const volatile int32_t* abort_arg(const Napi::CallbackInfo& info, size_t i) {
-  if (info[i].IsNull() || info[i].IsUndefined()) return nullptr;
-  auto f = i32(info, i, "abortFlag");
-  if (f.length < 1) range_fail(info.Env(), "Expected at least 1 element in abortFlag");
-  return f.data;
 }
 
 // seqLstmTrain(meta, Z, length, options, abortFlag | null) -> Promise<{ params, loss }>
