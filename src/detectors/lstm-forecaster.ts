@@ -46,12 +46,6 @@ export class LstmForecaster extends SequenceForecaster<LstmForecasterOptions> {
     return Int32Array.from([1, channels, this.hiddenValue, this.layersValue, this.horizonValue]);
   }
 
-  /** The trained parameter blob (layout in native/include/nadir/seq.h). */
-  get parameters(): Float32Array {
-    this.ensureFitted();
-    return this.params!;
-  }
-
   protected async trainModel(Z: Float32Array, T: number, C: number, opts: Float64Array, flag: Int32Array): Promise<Float32Array> {
     const r = await native.seqLstmTrain(this.meta(C), Z, T, opts, flag);
     this.lossHistory = r.loss;

@@ -63,12 +63,6 @@ export class TransformerForecaster extends SequenceForecaster<TransformerForecas
     return Int32Array.from([1, channels, this.widthValue, this.headsValue, this.layersValue, this.horizonValue, this.windowValue, this.ffValue]);
   }
 
-  /** The trained parameter blob (layout in native/include/nadir/seq.h). */
-  get parameters(): Float32Array {
-    this.ensureFitted();
-    return this.params!;
-  }
-
   protected async trainModel(Z: Float32Array, T: number, C: number, opts: Float64Array, flag: Int32Array): Promise<Float32Array> {
     const r = await native.seqTfTrain(this.meta(C), Z, T, opts, flag);
     this.lossHistory = r.loss;

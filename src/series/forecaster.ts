@@ -123,6 +123,12 @@ export abstract class SequenceForecaster<O extends ForecasterOptions = Forecaste
 
   // ------------------------------------------------------------------ subclasses
 
+  /** The trained parameter blob (layout in native/include/nadir/seq.h). */
+  get parameters(): Float32Array {
+    this.ensureFitted();
+    return this.params!;
+  }
+
   /** Trains on a standardized series; sets this.params. */
   protected abstract trainModel(Z: Float32Array, T: number, channels: number, options: Float64Array, flag: Int32Array): Promise<Float32Array>;
   /** The model operations for the fitted parameters. */
