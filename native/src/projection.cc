@@ -57,23 +57,49 @@ NADIR_TARGET_AVX512 static inline __m512 reduce16(ProjReduce mode, __m512 p, __m
 
 // NB consecutive 16-row blocks at once (rows [0, nrows) of `base`, nrows > 16 * (NB - 1)): each
 // broadcast matrix entry then feeds NB FMAs. Per-lane arithmetic does not depend on NB.
-// t[j * stride + lane] = feature j of row `lane` of the 16 rows at x, minus center[j]. Rows are
-// read four features at a time: vector k holds rows k, k+4, k+8, k+12 in its four 128-bit lanes
-// (one load and three inserts), and a 4 x 4 transpose inside each lane (two unpacks, then one
-// shuffle per feature) leaves feature j of rows 0..15 in order. That is about 2 shuffles per
-// feature instead of the 5-6 of a full 16 x 16 transpose, and far cheaper than gathers. The
-// values are the same, so results are too.
+//
+// Full blocks are transposed by shuffles: t[j * stride + lane] = feature j of one row
+// of the 16 rows at x, minus center[j]. The rows sit in lanes in the order 0-3, 8-11, 4-7, 12-15
+// (the same for every feature; the results are put back in row order at the end), which is what
+// the cheapest network yields. Eight features at a time: vector k holds rows k and k+8 (a 256-bit
+// load and an insert), then an 8 x 8 transpose within each 256-bit half (unpacks, shuffles, one
+// 128-bit lane shuffle per feature): 4 shuffle-unit operations per feature, against 5-6 for a
+// 16 x 16 transpose of whole rows. The last features go four at a time (vector k: rows k, k+8,
+// k+4, k+12 in its 128-bit lanes, then a 4 x 4 transpose inside each lane). Shuffles compete with
+// the FMAs for the same execution ports on some CPUs, so their count matters. The values are the
+// same as a plain transpose, so results are too.
 NADIR_TARGET_AVX512 static inline void transpose16_centered(const float* x, size_t d, const float* center,
                                                              float* t, size_t stride) {
-  for (size_t h = 0; h < d; h += 4, t += 4 * stride) {
+  size_t h = 0;
+  for (; h + 8 <= d; h += 8, t += 8 * stride) {
+    __m512 a[8], u[8];
+    for (int k = 0; k < 8; ++k)
+      a[k] = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(x + k * d + h)), _mm256_loadu_ps(x + (k + 8) * d + h), 1);
+    // Lanes 0 and 2 hold features h..h+3, lanes 1 and 3 features h+4..h+7.
+    for (int q = 0; q < 8; q += 4) {
+      const __m512 lo01 = _mm512_unpacklo_ps(a[q], a[q + 1]), hi01 = _mm512_unpackhi_ps(a[q], a[q + 1]);
+      const __m512 lo23 = _mm512_unpacklo_ps(a[q + 2], a[q + 3]), hi23 = _mm512_unpackhi_ps(a[q + 2], a[q + 3]);
+      u[q] = _mm512_shuffle_ps(lo01, lo23, 0x44);
+      u[q + 1] = _mm512_shuffle_ps(lo01, lo23, 0xEE);
+      u[q + 2] = _mm512_shuffle_ps(hi01, hi23, 0x44);
+      u[q + 3] = _mm512_shuffle_ps(hi01, hi23, 0xEE);
+    }
+    // u[m] lane 0: rows 0-3 of feature h+m, lane 1: rows 0-3 of h+m+4, lanes 2, 3: rows 8-11;
+    // u[m+4] the same for rows 4-7 and 12-15.
+    for (int m = 0; m < 4; ++m) {
+      _mm512_store_ps(t + m * stride, _mm512_sub_ps(_mm512_shuffle_f32x4(u[m], u[m + 4], 0x88), _mm512_set1_ps(center[h + m])));
+      _mm512_store_ps(t + (m + 4) * stride, _mm512_sub_ps(_mm512_shuffle_f32x4(u[m], u[m + 4], 0xDD), _mm512_set1_ps(center[h + m + 4])));
+    }
+  }
+  for (; h < d; h += 4, t += 4 * stride) {
     const size_t w = std::min<size_t>(4, d - h);
     __m512 a[4];
     if (w == 4) {
       for (int k = 0; k < 4; ++k) {
         const float* p = x + k * d + h;
         __m512 v = _mm512_castps128_ps512(_mm_loadu_ps(p));
-        v = _mm512_insertf32x4(v, _mm_loadu_ps(p + 4 * d), 1);
-        v = _mm512_insertf32x4(v, _mm_loadu_ps(p + 8 * d), 2);
+        v = _mm512_insertf32x4(v, _mm_loadu_ps(p + 8 * d), 1);
+        v = _mm512_insertf32x4(v, _mm_loadu_ps(p + 4 * d), 2);
         a[k] = _mm512_insertf32x4(v, _mm_loadu_ps(p + 12 * d), 3);
       }
     } else {
@@ -82,12 +108,11 @@ NADIR_TARGET_AVX512 static inline void transpose16_centered(const float* x, size
       for (int k = 0; k < 4; ++k) {
         const float* p = x + k * d + h;
         __m512 v = _mm512_castps128_ps512(_mm_maskz_loadu_ps(part, p));
-        v = _mm512_insertf32x4(v, _mm_maskz_loadu_ps(part, p + 4 * d), 1);
-        v = _mm512_insertf32x4(v, _mm_maskz_loadu_ps(part, p + 8 * d), 2);
+        v = _mm512_insertf32x4(v, _mm_maskz_loadu_ps(part, p + 8 * d), 1);
+        v = _mm512_insertf32x4(v, _mm_maskz_loadu_ps(part, p + 4 * d), 2);
         a[k] = _mm512_insertf32x4(v, _mm_maskz_loadu_ps(part, p + 12 * d), 3);
       }
     }
-    // Lane L: lo01 = rows 4L, 4L+1 of features h, h+1 interleaved; lo23 = rows 4L+2, 4L+3.
     const __m512 lo01 = _mm512_unpacklo_ps(a[0], a[1]), lo23 = _mm512_unpacklo_ps(a[2], a[3]);
     _mm512_store_ps(t, _mm512_sub_ps(_mm512_shuffle_ps(lo01, lo23, 0x44), _mm512_set1_ps(center[h])));
     if (w > 1) _mm512_store_ps(t + stride, _mm512_sub_ps(_mm512_shuffle_ps(lo01, lo23, 0xEE), _mm512_set1_ps(center[h + 1])));
@@ -98,6 +123,10 @@ NADIR_TARGET_AVX512 static inline void transpose16_centered(const float* x, size
     }
   }
 }
+
+// Lane order of transpose16_centered <-> row order (the permutation is its own inverse).
+NADIR_TARGET_AVX512 static inline __m512 unpermute16(__m512 v) { return _mm512_shuffle_f32x4(v, v, 0xD8); }
+NADIR_TARGET_AVX512 static inline __m512i unpermute16(__m512i v) { return _mm512_shuffle_i32x4(v, v, 0xD8); }
 
 template <int NB>
 NADIR_TARGET_AVX512 static inline void blocks_avx512(const float* base, size_t nrows, size_t d,
@@ -118,6 +147,7 @@ NADIR_TARGET_AVX512 static inline void blocks_avx512(const float* base, size_t n
   }
   // Block transpose: t[(j * NB + b) * 16 + lane] = feature j of row b * 16 + lane, centered.
   const bool permuted = nrows == NB * L;  // full blocks: shuffles; a partial one: masked gathers
+  if (permuted) sidx = unpermute16(sidx);  // lane l holds row unpermute(l)
   if (permuted)
     for (int b = 0; b < NB; ++b) transpose16_centered(base + b * L * d, d, center, t + b * L, NB * L);
   if (!permuted || dist)
@@ -209,7 +239,7 @@ NADIR_TARGET_AVX512 static inline void blocks_avx512(const float* base, size_t n
     }
   }
   if (mode != ProjReduce::Store)
-    for (int b = 0; b < NB; ++b) _mm512_mask_storeu_ps(out + b * L, m[b], acc[b]);
+    for (int b = 0; b < NB; ++b) _mm512_mask_storeu_ps(out + b * L, m[b], permuted ? unpermute16(acc[b]) : acc[b]);
 }
 
 NADIR_TARGET_AVX512 static void project_rows_avx512(const float* x, size_t rows, size_t d,
