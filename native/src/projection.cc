@@ -68,10 +68,11 @@ NADIR_TARGET_AVX512 static inline __m512 reduce16(ProjReduce mode, __m512 p, __m
 // k+4, k+12 in its 128-bit lanes, then a 4 x 4 transpose inside each lane). Shuffles compete with
 // the FMAs for the same execution ports on some CPUs, so their count matters. The values are the
 // same as a plain transpose, so results are too.
-NADIR_TARGET_AVX512 static inline void transpose16_centered(const float* x, size_t d, const float* center,
-                                                             float* t, size_t stride) {
-  size_t h = 0;
-  for (; h + 8 <= d; h += 8, t += 8 * stride) {
+// One group of features starting at h (eight when they exist, else up to four); returns the next h.
+NADIR_TARGET_AVX512 static inline size_t transpose16_group(const float* x, size_t d, const float* center,
+                                                           float* t, size_t stride, size_t h) {
+  t += h * stride;
+  if (h + 8 <= d) {
     __m512 a[8], u[8];
     for (int k = 0; k < 8; ++k)
       a[k] = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(x + k * d + h)), _mm256_loadu_ps(x + (k + 8) * d + h), 1);
@@ -90,51 +91,79 @@ NADIR_TARGET_AVX512 static inline void transpose16_centered(const float* x, size
       _mm512_store_ps(t + m * stride, _mm512_sub_ps(_mm512_shuffle_f32x4(u[m], u[m + 4], 0x88), _mm512_set1_ps(center[h + m])));
       _mm512_store_ps(t + (m + 4) * stride, _mm512_sub_ps(_mm512_shuffle_f32x4(u[m], u[m + 4], 0xDD), _mm512_set1_ps(center[h + m + 4])));
     }
+    return h + 8;
   }
-  for (; h < d; h += 4, t += 4 * stride) {
-    const size_t w = std::min<size_t>(4, d - h);
-    __m512 a[4];
-    if (w == 4) {
-      for (int k = 0; k < 4; ++k) {
-        const float* p = x + k * d + h;
-        __m512 v = _mm512_castps128_ps512(_mm_loadu_ps(p));
-        v = _mm512_insertf32x4(v, _mm_loadu_ps(p + 8 * d), 1);
-        v = _mm512_insertf32x4(v, _mm_loadu_ps(p + 4 * d), 2);
-        a[k] = _mm512_insertf32x4(v, _mm_loadu_ps(p + 12 * d), 3);
-      }
-    } else {
-      // The row's last features: masked loads never touch what lies past them.
-      const __mmask8 part = static_cast<__mmask8>((1u << w) - 1u);
-      for (int k = 0; k < 4; ++k) {
-        const float* p = x + k * d + h;
-        __m512 v = _mm512_castps128_ps512(_mm_maskz_loadu_ps(part, p));
-        v = _mm512_insertf32x4(v, _mm_maskz_loadu_ps(part, p + 8 * d), 1);
-        v = _mm512_insertf32x4(v, _mm_maskz_loadu_ps(part, p + 4 * d), 2);
-        a[k] = _mm512_insertf32x4(v, _mm_maskz_loadu_ps(part, p + 12 * d), 3);
-      }
+  const size_t w = std::min<size_t>(4, d - h);
+  __m512 a[4];
+  if (w == 4) {
+    for (int k = 0; k < 4; ++k) {
+      const float* p = x + k * d + h;
+      __m512 v = _mm512_castps128_ps512(_mm_loadu_ps(p));
+      v = _mm512_insertf32x4(v, _mm_loadu_ps(p + 8 * d), 1);
+      v = _mm512_insertf32x4(v, _mm_loadu_ps(p + 4 * d), 2);
+      a[k] = _mm512_insertf32x4(v, _mm_loadu_ps(p + 12 * d), 3);
     }
-    const __m512 lo01 = _mm512_unpacklo_ps(a[0], a[1]), lo23 = _mm512_unpacklo_ps(a[2], a[3]);
-    _mm512_store_ps(t, _mm512_sub_ps(_mm512_shuffle_ps(lo01, lo23, 0x44), _mm512_set1_ps(center[h])));
-    if (w > 1) _mm512_store_ps(t + stride, _mm512_sub_ps(_mm512_shuffle_ps(lo01, lo23, 0xEE), _mm512_set1_ps(center[h + 1])));
-    if (w > 2) {
-      const __m512 hi01 = _mm512_unpackhi_ps(a[0], a[1]), hi23 = _mm512_unpackhi_ps(a[2], a[3]);
-      _mm512_store_ps(t + 2 * stride, _mm512_sub_ps(_mm512_shuffle_ps(hi01, hi23, 0x44), _mm512_set1_ps(center[h + 2])));
-      if (w > 3) _mm512_store_ps(t + 3 * stride, _mm512_sub_ps(_mm512_shuffle_ps(hi01, hi23, 0xEE), _mm512_set1_ps(center[h + 3])));
+  } else {
+    // The row's last features: masked loads never touch what lies past them.
+    const __mmask8 part = static_cast<__mmask8>((1u << w) - 1u);
+    for (int k = 0; k < 4; ++k) {
+      const float* p = x + k * d + h;
+      __m512 v = _mm512_castps128_ps512(_mm_maskz_loadu_ps(part, p));
+      v = _mm512_insertf32x4(v, _mm_maskz_loadu_ps(part, p + 8 * d), 1);
+      v = _mm512_insertf32x4(v, _mm_maskz_loadu_ps(part, p + 4 * d), 2);
+      a[k] = _mm512_insertf32x4(v, _mm_maskz_loadu_ps(part, p + 12 * d), 3);
     }
   }
+  const __m512 lo01 = _mm512_unpacklo_ps(a[0], a[1]), lo23 = _mm512_unpacklo_ps(a[2], a[3]);
+  _mm512_store_ps(t, _mm512_sub_ps(_mm512_shuffle_ps(lo01, lo23, 0x44), _mm512_set1_ps(center[h])));
+  if (w > 1) _mm512_store_ps(t + stride, _mm512_sub_ps(_mm512_shuffle_ps(lo01, lo23, 0xEE), _mm512_set1_ps(center[h + 1])));
+  if (w > 2) {
+    const __m512 hi01 = _mm512_unpackhi_ps(a[0], a[1]), hi23 = _mm512_unpackhi_ps(a[2], a[3]);
+    _mm512_store_ps(t + 2 * stride, _mm512_sub_ps(_mm512_shuffle_ps(hi01, hi23, 0x44), _mm512_set1_ps(center[h + 2])));
+    if (w > 3) _mm512_store_ps(t + 3 * stride, _mm512_sub_ps(_mm512_shuffle_ps(hi01, hi23, 0xEE), _mm512_set1_ps(center[h + 3])));
+  }
+  return h + w;
 }
+
+NADIR_TARGET_AVX512 static inline void transpose16_centered(const float* x, size_t d, const float* center,
+                                                             float* t, size_t stride) {
+  for (size_t h = 0; h < d;) h = transpose16_group(x, d, center, t, stride, h);
+}
+
+// Transposes the NB blocks of the next pass a group at a time, interleaved with the FMAs of the
+// current one: shuffles and FMAs then overlap instead of taking turns.
+template <int NB>
+struct Pump {
+  const float* x;  // null: nothing to do
+  size_t d;
+  const float* center;
+  float* t;
+  int b = 0;
+  size_t h = 0;
+  NADIR_TARGET_AVX512 void step() {
+    if (!x || b == NB) return;
+    h = transpose16_group(x + b * 16 * d, d, center, t + b * 16, NB * 16, h);
+    if (h == d) h = 0, ++b;
+  }
+  NADIR_TARGET_AVX512 void finish() {
+    while (x && b < NB) step();
+  }
+};
 
 // Lane order of transpose16_centered <-> row order (the permutation is its own inverse).
 NADIR_TARGET_AVX512 static inline __m512 unpermute16(__m512 v) { return _mm512_shuffle_f32x4(v, v, 0xD8); }
 NADIR_TARGET_AVX512 static inline __m512i unpermute16(__m512i v) { return _mm512_shuffle_i32x4(v, v, 0xD8); }
 
+// pump (may be null) transposes the next pass between groups of outputs; pre: t already holds
+// this pass's full blocks, transposed.
 template <int NB>
 NADIR_TARGET_AVX512 static inline void blocks_avx512(const float* base, size_t nrows, size_t d,
                                                      const float* center, const float* w, size_t k,
                                                      bool lower, ProjReduce mode,
                                                      const float* weight, const float* scale,
                                                      float* out, float* t, __m512i gidx,
-                                                     __m512i sidx) {
+                                                     __m512i sidx, Pump<NB>* pump = nullptr,
+                                                     bool pre = false) {
   constexpr size_t L = 16;
   const bool dist = mode == ProjReduce::Distance;
   __mmask16 m[NB];
@@ -148,7 +177,7 @@ NADIR_TARGET_AVX512 static inline void blocks_avx512(const float* base, size_t n
   // Block transpose: t[(j * NB + b) * 16 + lane] = feature j of row b * 16 + lane, centered.
   const bool permuted = nrows == NB * L;  // full blocks: shuffles; a partial one: masked gathers
   if (permuted) sidx = unpermute16(sidx);  // lane l holds row unpermute(l)
-  if (permuted)
+  if (permuted && !pre)
     for (int b = 0; b < NB; ++b) transpose16_centered(base + b * L * d, d, center, t + b * L, NB * L);
   if (!permuted || dist)
   for (size_t j = 0; j < d; ++j) {
@@ -223,6 +252,7 @@ NADIR_TARGET_AVX512 static inline void blocks_avx512(const float* base, size_t n
         acc[b] = reduce16(mode, a3[b], acc[b], nz1[b], dist ? weight[r + 3] : 0);
       }
     }
+    if (pump) pump->step();
   }
   for (; r < k; ++r) {
     const float* w0 = w + r * d;
@@ -237,6 +267,7 @@ NADIR_TARGET_AVX512 static inline void blocks_avx512(const float* base, size_t n
       if (mode == ProjReduce::Store) _mm512_mask_i32scatter_ps(out + (b * L) * k + r, m[b], sidx, a0[b], 4);
       else acc[b] = reduce16(mode, a0[b], acc[b], nz1[b], dist ? weight[r] : 0);
     }
+    if (pump) pump->step();
   }
   if (mode != ProjReduce::Store)
     for (int b = 0; b < NB; ++b) _mm512_mask_storeu_ps(out + b * L, m[b], permuted ? unpermute16(acc[b]) : acc[b]);
@@ -248,6 +279,7 @@ NADIR_TARGET_AVX512 static void project_rows_avx512(const float* x, size_t rows,
                                                     const float* weight, const float* scale,
                                                     float* out) {
   constexpr size_t L = 16;
+  // Two buffers of 2 blocks: the pass being scored and the next one being transposed.
   alignas(64) float stack_buf[64 * 4 * L];
   std::vector<float> heap_buf;
   float* t = stack_buf;
@@ -255,11 +287,22 @@ NADIR_TARGET_AVX512 static void project_rows_avx512(const float* x, size_t rows,
     heap_buf.resize(d * 4 * L + 16);
     t = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(heap_buf.data()) + 63) & ~uintptr_t{63});
   }
+  float* t2 = t + d * 2 * L;
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const __m512i gidx = _mm512_mullo_epi32(lane, _mm512_set1_epi32(static_cast<int>(d)));
   const __m512i sidx = _mm512_mullo_epi32(lane, _mm512_set1_epi32(static_cast<int>(k)));
   const size_t stride = mode == ProjReduce::Store ? k : 1;
   size_t i = 0;
+  const size_t passes = rows / (2 * L);
+  if (passes > 0) {
+    for (int b = 0; b < 2; ++b) transpose16_centered(x + b * L * d, d, center, t + b * L, 2 * L);
+    for (size_t p = 0; p < passes; ++p, i += 2 * L) {
+      Pump<2> pump{p + 1 < passes ? x + (i + 2 * L) * d : nullptr, d, center, t2};
+      blocks_avx512<2>(x + i * d, 2 * L, d, center, w, k, lower, mode, weight, scale, out + i * stride, t, gidx, sidx, &pump, true);
+      pump.finish();
+      std::swap(t, t2);
+    }
+  }
   for (; i + L < rows; i += 2 * L)
     blocks_avx512<2>(x + i * d, std::min(2 * L, rows - i), d, center, w, k, lower, mode, weight, scale, out + i * stride, t, gidx, sidx);
   if (i < rows)
