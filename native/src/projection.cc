@@ -324,80 +324,205 @@ NADIR_TARGET_AVX2 static void store8(float* o, size_t nb, size_t stride, __m256 
   for (size_t l = 0; l < nb; ++l) o[l * stride] = tmp[l];
 }
 
+// Features [h, h + 8) of the 8 rows at x (fewer at the end of a row, read with masked loads),
+// centered: t[j * stride + lane] = x[lane * d + j] - center[j]. An 8 x 8 transpose of whole 256-bit
+// row loads: unpacks, shuffles, then one 128-bit lane permute per feature (3 shuffle operations
+// per feature, no inserts). Returns the next h.
+NADIR_TARGET_AVX2 static inline size_t transpose8_group(const float* x, size_t d, const float* center,
+                                                        float* t, size_t stride, size_t h) {
+  const size_t w = std::min<size_t>(8, d - h);
+  __m256 a[8], u[8];
+  if (w == 8) {
+    for (int k = 0; k < 8; ++k) a[k] = _mm256_loadu_ps(x + k * d + h);
+  } else {
+    const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(w)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    for (int k = 0; k < 8; ++k) a[k] = _mm256_maskload_ps(x + k * d + h, m);
+  }
+  for (int q = 0; q < 8; q += 4) {
+    // u[q + m]: rows q..q+3 of feature h+m in the low 128 bits, of feature h+m+4 in the high.
+    const __m256 lo01 = _mm256_unpacklo_ps(a[q], a[q + 1]), hi01 = _mm256_unpackhi_ps(a[q], a[q + 1]);
+    const __m256 lo23 = _mm256_unpacklo_ps(a[q + 2], a[q + 3]), hi23 = _mm256_unpackhi_ps(a[q + 2], a[q + 3]);
+    u[q] = _mm256_shuffle_ps(lo01, lo23, 0x44);
+    u[q + 1] = _mm256_shuffle_ps(lo01, lo23, 0xEE);
+    u[q + 2] = _mm256_shuffle_ps(hi01, hi23, 0x44);
+    u[q + 3] = _mm256_shuffle_ps(hi01, hi23, 0xEE);
+  }
+  t += h * stride;
+  for (size_t m = 0; m < 4 && m < w; ++m) {
+    _mm256_store_ps(t + m * stride, _mm256_sub_ps(_mm256_permute2f128_ps(u[m], u[m + 4], 0x20), _mm256_set1_ps(center[h + m])));
+    if (m + 4 < w)
+      _mm256_store_ps(t + (m + 4) * stride, _mm256_sub_ps(_mm256_permute2f128_ps(u[m], u[m + 4], 0x31), _mm256_set1_ps(center[h + m + 4])));
+  }
+  return h + w;
+}
+
+NADIR_TARGET_AVX2 static inline void transpose8_centered(const float* x, size_t d, const float* center,
+                                                         float* t, size_t stride) {
+  for (size_t h = 0; h < d;) h = transpose8_group(x, d, center, t, stride, h);
+}
+
+// Pump for the 8-row kernel (see Pump): transposes the next pass a group at a time.
+template <int NB>
+struct Pump8 {
+  const float* x;  // null: nothing to do
+  size_t d;
+  const float* center;
+  float* t;
+  int b = 0;
+  size_t h = 0;
+  NADIR_TARGET_AVX2 void step() {
+    if (!x || b == NB) return;
+    h = transpose8_group(x + b * 8 * d, d, center, t + b * 8, NB * 8, h);
+    if (h == d) h = 0, ++b;
+  }
+  NADIR_TARGET_AVX2 void finish() {
+    while (x && b < NB) step();
+  }
+};
+
+// NB blocks of 8 rows already transposed in t (t[(j * NB + b) * 8 + lane]); rows [0, nvalid) of
+// them are real (the rest padding, not stored). Same per-lane operations as the 16-row kernel.
+template <int NB>
+NADIR_TARGET_AVX2 static inline void blocks8(size_t nvalid, size_t d, const float* w, size_t k,
+                                             bool lower, ProjReduce mode, const float* weight,
+                                             const float* scale, float* out, const float* t,
+                                             Pump8<NB>* pump) {
+  constexpr size_t L = 8;
+  const bool dist = mode == ProjReduce::Distance;
+  __m256 nz1[NB], acc[NB];
+  for (int b = 0; b < NB; ++b) {
+    nz1[b] = _mm256_setzero_ps();
+    acc[b] = _mm256_setzero_ps();
+  }
+  if (dist) {
+    for (size_t j = 0; j < d; ++j)
+      for (int b = 0; b < NB; ++b) {
+        __m256 u = _mm256_mul_ps(_mm256_load_ps(t + (j * NB + b) * L), _mm256_set1_ps(scale[j]));
+        nz1[b] = _mm256_fmadd_ps(u, u, nz1[b]);
+      }
+    for (int b = 0; b < NB; ++b) nz1[b] = _mm256_add_ps(nz1[b], _mm256_set1_ps(1.0f));
+  }
+  auto rows_of = [&](int b) { return nvalid >= (b + 1) * L ? L : nvalid > b * L ? nvalid - b * L : 0; };
+  size_t r = 0;
+  for (; r + 4 <= k; r += 4) {
+    const float* w0 = w + r * d;
+    const float* w1 = w0 + d;
+    const float* w2 = w1 + d;
+    const float* w3 = w2 + d;
+    // As in the 16-row kernel: the triangle after column r skips the zeros above the diagonal.
+    size_t jend = lower ? r : d;
+    __m256 a0[NB], a1[NB], a2[NB], a3[NB];
+    for (int b = 0; b < NB; ++b) a0[b] = a1[b] = a2[b] = a3[b] = _mm256_setzero_ps();
+    for (size_t j = 0; j < jend; ++j) {
+      const __m256 b0 = _mm256_set1_ps(w0[j]), b1 = _mm256_set1_ps(w1[j]);
+      const __m256 b2 = _mm256_set1_ps(w2[j]), b3 = _mm256_set1_ps(w3[j]);
+      for (int b = 0; b < NB; ++b) {
+        __m256 v = _mm256_load_ps(t + (j * NB + b) * L);
+        a0[b] = _mm256_fmadd_ps(b0, v, a0[b]);
+        a1[b] = _mm256_fmadd_ps(b1, v, a1[b]);
+        a2[b] = _mm256_fmadd_ps(b2, v, a2[b]);
+        a3[b] = _mm256_fmadd_ps(b3, v, a3[b]);
+      }
+    }
+    if (lower) {
+      for (int b = 0; b < NB; ++b) {
+        const float* tj = t + (r * NB + b) * L;
+        const __m256 v0 = _mm256_load_ps(tj), v1 = _mm256_load_ps(tj + NB * L);
+        const __m256 v2 = _mm256_load_ps(tj + 2 * NB * L), v3 = _mm256_load_ps(tj + 3 * NB * L);
+        a0[b] = _mm256_fmadd_ps(_mm256_set1_ps(w0[r]), v0, a0[b]);
+        a1[b] = _mm256_fmadd_ps(_mm256_set1_ps(w1[r]), v0, a1[b]);
+        a2[b] = _mm256_fmadd_ps(_mm256_set1_ps(w2[r]), v0, a2[b]);
+        a3[b] = _mm256_fmadd_ps(_mm256_set1_ps(w3[r]), v0, a3[b]);
+        a1[b] = _mm256_fmadd_ps(_mm256_set1_ps(w1[r + 1]), v1, a1[b]);
+        a2[b] = _mm256_fmadd_ps(_mm256_set1_ps(w2[r + 1]), v1, a2[b]);
+        a3[b] = _mm256_fmadd_ps(_mm256_set1_ps(w3[r + 1]), v1, a3[b]);
+        a2[b] = _mm256_fmadd_ps(_mm256_set1_ps(w2[r + 2]), v2, a2[b]);
+        a3[b] = _mm256_fmadd_ps(_mm256_set1_ps(w3[r + 2]), v2, a3[b]);
+        a3[b] = _mm256_fmadd_ps(_mm256_set1_ps(w3[r + 3]), v3, a3[b]);
+      }
+    }
+    for (int b = 0; b < NB; ++b) {
+      if (mode == ProjReduce::Store) {
+        float* o = out + (b * L) * k + r;
+        size_t nb = rows_of(b);
+        store8(o, nb, k, a0[b]);
+        store8(o + 1, nb, k, a1[b]);
+        store8(o + 2, nb, k, a2[b]);
+        store8(o + 3, nb, k, a3[b]);
+      } else {
+        acc[b] = reduce8(mode, a0[b], acc[b], nz1[b], dist ? weight[r] : 0);
+        acc[b] = reduce8(mode, a1[b], acc[b], nz1[b], dist ? weight[r + 1] : 0);
+        acc[b] = reduce8(mode, a2[b], acc[b], nz1[b], dist ? weight[r + 2] : 0);
+        acc[b] = reduce8(mode, a3[b], acc[b], nz1[b], dist ? weight[r + 3] : 0);
+      }
+    }
+    if (pump) pump->step();
+  }
+  for (; r < k; ++r) {
+    const float* w0 = w + r * d;
+    size_t jend = lower ? std::min(d, r + 1) : d;
+    __m256 a0[NB];
+    for (int b = 0; b < NB; ++b) a0[b] = _mm256_setzero_ps();
+    for (size_t j = 0; j < jend; ++j) {
+      const __m256 b0 = _mm256_set1_ps(w0[j]);
+      for (int b = 0; b < NB; ++b) a0[b] = _mm256_fmadd_ps(b0, _mm256_load_ps(t + (j * NB + b) * L), a0[b]);
+    }
+    for (int b = 0; b < NB; ++b) {
+      if (mode == ProjReduce::Store) store8(out + (b * L) * k + r, rows_of(b), k, a0[b]);
+      else acc[b] = reduce8(mode, a0[b], acc[b], nz1[b], dist ? weight[r] : 0);
+    }
+    if (pump) pump->step();
+  }
+  if (mode != ProjReduce::Store)
+    for (int b = 0; b < NB; ++b) {
+      size_t nb = rows_of(b);
+      if (nb == L) _mm256_storeu_ps(out + b * L, acc[b]);
+      else store8(out + b * L, nb, 1, acc[b]);
+    }
+}
+
+// The 8-row kernel over all rows: passes of NB blocks, the next pass transposed while the current
+// one is scored; the last rows (fewer than a pass) are copied into a zero-padded pass.
+template <int NB>
+NADIR_TARGET_AVX2 static inline void rows8(const float* x, size_t rows, size_t d, const float* center,
+                                           const float* w, size_t k, bool lower, ProjReduce mode,
+                                           const float* weight, const float* scale, float* out) {
+  constexpr size_t P = NB * 8;
+  alignas(32) float stack_buf[64 * 2 * P];
+  std::vector<float> heap_buf;
+  float* t = stack_buf;
+  if (d > 64) {
+    heap_buf.resize(d * 2 * P + 8);
+    t = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(heap_buf.data()) + 31) & ~uintptr_t{31});
+  }
+  float* t2 = t + d * P;
+  const size_t stride = mode == ProjReduce::Store ? k : 1;
+  const size_t passes = rows / P;
+  size_t i = 0;
+  if (passes > 0) {
+    for (int b = 0; b < NB; ++b) transpose8_centered(x + b * 8 * d, d, center, t + b * 8, P);
+    for (size_t p = 0; p < passes; ++p, i += P) {
+      Pump8<NB> pump{p + 1 < passes ? x + (i + P) * d : nullptr, d, center, t2};
+      blocks8<NB>(P, d, w, k, lower, mode, weight, scale, out + i * stride, t, &pump);
+      pump.finish();
+      std::swap(t, t2);
+    }
+  }
+  if (i < rows) {
+    std::vector<float> pad(P * d, 0.0f);
+    std::copy(x + i * d, x + rows * d, pad.begin());
+    for (int b = 0; b < NB; ++b) transpose8_centered(pad.data() + b * 8 * d, d, center, t + b * 8, P);
+    blocks8<NB>(rows - i, d, w, k, lower, mode, weight, scale, out + i * stride, t, nullptr);
+  }
+}
+
 NADIR_TARGET_AVX2 static void project_rows_avx2(const float* x, size_t rows, size_t d,
                                                 const float* center, const float* w, size_t k,
                                                 bool lower, ProjReduce mode, const float* weight,
                                                 const float* scale, float* out) {
-  constexpr size_t L = 8;
-  alignas(32) float stack_buf[64 * L];
-  std::vector<float> heap_buf;
-  float* t = stack_buf;
-  if (d > 64) {
-    heap_buf.resize(d * L + 8);
-    t = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(heap_buf.data()) + 31) & ~uintptr_t{31});
-  }
-  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  const __m256i gidx = _mm256_mullo_epi32(lane, _mm256_set1_epi32(static_cast<int>(d)));
-  const bool dist = mode == ProjReduce::Distance;
-  for (size_t i = 0; i < rows; i += L) {
-    size_t nb = std::min(L, rows - i);
-    __m256 m = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(nb)), lane));
-    const float* base = x + i * d;
-    __m256 nz = _mm256_setzero_ps();
-    for (size_t j = 0; j < d; ++j) {
-      __m256 v = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), base + j, gidx, m, 4);
-      v = _mm256_sub_ps(v, _mm256_set1_ps(center[j]));
-      _mm256_store_ps(t + j * L, v);
-      if (dist) {
-        __m256 u = _mm256_mul_ps(v, _mm256_set1_ps(scale[j]));
-        nz = _mm256_fmadd_ps(u, u, nz);
-      }
-    }
-    const __m256 nz1 = _mm256_add_ps(nz, _mm256_set1_ps(1.0f));
-    __m256 acc = _mm256_setzero_ps();
-    size_t r = 0;
-    for (; r + 4 <= k; r += 4) {
-      const float* w0 = w + r * d;
-      const float* w1 = w0 + d;
-      const float* w2 = w1 + d;
-      const float* w3 = w2 + d;
-      size_t jend = lower ? std::min(d, r + 4) : d;
-      __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-      for (size_t j = 0; j < jend; ++j) {
-        __m256 v = _mm256_load_ps(t + j * L);
-        a0 = _mm256_fmadd_ps(_mm256_set1_ps(w0[j]), v, a0);
-        a1 = _mm256_fmadd_ps(_mm256_set1_ps(w1[j]), v, a1);
-        a2 = _mm256_fmadd_ps(_mm256_set1_ps(w2[j]), v, a2);
-        a3 = _mm256_fmadd_ps(_mm256_set1_ps(w3[j]), v, a3);
-      }
-      if (mode == ProjReduce::Store) {
-        float* o = out + i * k + r;
-        store8(o, nb, k, a0);
-        store8(o + 1, nb, k, a1);
-        store8(o + 2, nb, k, a2);
-        store8(o + 3, nb, k, a3);
-      } else {
-        acc = reduce8(mode, a0, acc, nz1, dist ? weight[r] : 0);
-        acc = reduce8(mode, a1, acc, nz1, dist ? weight[r + 1] : 0);
-        acc = reduce8(mode, a2, acc, nz1, dist ? weight[r + 2] : 0);
-        acc = reduce8(mode, a3, acc, nz1, dist ? weight[r + 3] : 0);
-      }
-    }
-    for (; r < k; ++r) {
-      const float* w0 = w + r * d;
-      size_t jend = lower ? std::min(d, r + 1) : d;
-      __m256 a0 = _mm256_setzero_ps();
-      for (size_t j = 0; j < jend; ++j)
-        a0 = _mm256_fmadd_ps(_mm256_set1_ps(w0[j]), _mm256_load_ps(t + j * L), a0);
-      if (mode == ProjReduce::Store) store8(out + i * k + r, nb, k, a0);
-      else acc = reduce8(mode, a0, acc, nz1, dist ? weight[r] : 0);
-    }
-    if (mode != ProjReduce::Store) {
-      if (nb == L) _mm256_storeu_ps(out + i, acc);
-      else store8(out + i, nb, 1, acc);
-    }
-  }
+  rows8<2>(x, rows, d, center, w, k, lower, mode, weight, scale, out);
 }
+
 // ---------------------------------------------------------------- few rows: outputs in lanes
 
 // Shared scalar tail of the few-rows path: the per-row reduction over r in order, with the same
