@@ -174,8 +174,10 @@ NADIR_TARGET_AVX512 static inline void blocks_avx512(const float* base, size_t n
     nz1[b] = _mm512_setzero_ps();
     acc[b] = _mm512_setzero_ps();
   }
-  // Block transpose: t[(j * NB + b) * 16 + lane] = feature j of row b * 16 + lane, centered.
-  const bool permuted = nrows == NB * L;  // full blocks: shuffles; a partial one: masked gathers
+  // Block transpose: t[(j * NB + b) * 16 + lane] = feature j of one row of block b, centered: row
+  // b * 16 + lane for a partial pass (masked gathers), row b * 16 + unpermute(lane) for full ones
+  // (shuffles, see transpose16_centered).
+  const bool permuted = nrows == NB * L;
   if (permuted) sidx = unpermute16(sidx);  // lane l holds row unpermute(l)
   if (permuted && !pre)
     for (int b = 0; b < NB; ++b) transpose16_centered(base + b * L * d, d, center, t + b * L, NB * L);
