@@ -198,6 +198,17 @@ describe('Mahalanobis', () => {
     assert.deepStrictEqual(det.scoreSync(X), all);
   });
 
+  it('small batches (scored inline) equal the same rows in a large batch (scored in a job)', async () => {
+    const { X } = synthetic({ rows: 20001, cols: 12, seed: 9 });
+    const det = await new Mahalanobis({ seed: 1, threads: 1 }).fit(X);
+    const all = await det.score(X);
+    for (const [start, n] of [[0, 1], [5, 37], [1000, 300]]) {
+      const part = new nadir.Matrix(X.data.slice(start * 12, (start + n) * 12), n, 12);
+      assert.deepStrictEqual(await det.score(part), all.subarray(start, start + n));
+    }
+    await assert.rejects(det.score([[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, NaN]]), /NaN/);
+  });
+
   it('save -> load keeps scores exactly', async () => {
     const { X } = synthetic({ rows: 300, cols: 5, seed: 12 });
     for (const opts of [{ seed: 1 }, { method: 'robust', seed: 2, shrinkage: 0.1 }]) {
