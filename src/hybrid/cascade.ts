@@ -1,6 +1,6 @@
 import { Matrix, MatrixLike } from '../data/matrix';
 import { ModelFileError, NadirError, OptionError } from '../errors';
-import { optBool, optNumber } from '../options';
+import { optBool, optInt, optNumber } from '../options';
 import { Detector, DetectorOptions, DetectorState, detectorFromBytes, expectArray, quantileSorted, registerDetector } from '../detectors/base';
 import { calibrateTieBreak } from './calibration';
 import { scaleRows } from './combine';
@@ -34,6 +34,14 @@ export interface CascadeOptions extends DetectorOptions {
    * datasets (bench/hybrid.js), where the neural stage was often the weaker one.
    */
   blend?: number;
+  /**
+   * `score` scores a stage's rows right away, on the calling thread, when they hold at most this many
+   * values (rows x features); larger batches go through the stage's own asynchronous `score` (the
+   * thread pool, ONNX Runtime for a neural stage). Below a few tens of thousands of values the hop to
+   * the pool and back costs more than the work (the autoencoder's native forward pass takes about
+   * 0.2 ms for 65536 values). 0 = always asynchronous. Default 65536.
+   */
+  syncBelow?: number;
 }
 
 /** Fitted band of one routing stage: raw-score edges and their positions on the cascade's scale. */
@@ -70,7 +78,7 @@ export interface CascadeStats {
 }
 
 const OWNER = 'Cascade';
-const KNOWN = ['route', 'refit', 'blend'] as const;
+const KNOWN = ['route', 'refit', 'blend', 'syncBelow'] as const;
 const LOADING = Symbol('loading');
 
 function stagesOf(options: unknown, loading: boolean): { stages: Detector[]; rest: Omit<CascadeOptions, 'stages'> } {
@@ -119,50 +127,124 @@ function parseRoute(spec: unknown, name: string): ParsedRoute {
 }
 
 /**
- * One routing pass (kept monomorphic and free of allocations: it runs over every row): decided rows get
- * their cascade score and stage, forwarded row positions go to `next`. Returns [forwarded, decided normal].
+ * A stage's scores for rows the cascade has already validated (finite, right width): the stage's own
+ * scoring methods without a second validation pass over the same rows.
  */
-function routeRows(
-  scores: Float32Array, scaled: Float32Array, lowRaw: number, highRaw: number, rows: Int32Array | null, lo: Float64Array | null, span: Float64Array | null,
-  out: Float32Array, stage: Uint8Array, i: number, next: Int32Array,
-): [number, number] {
-  const n = scores.length;
-  let nNext = 0;
-  let normal = 0;
-  if (rows === null || lo === null || span === null) {
-    for (let k = 0; k < n; k++) {
-      const s = scores[k];
-      if (s > lowRaw && s <= highRaw) next[nNext++] = k;
-      else {
-        out[k] = scaled[k];
-        stage[k] = i;
-        if (s <= lowRaw) normal++;
+function stageScoreSync(det: Detector, m: Matrix): Float32Array {
+  return det['scoreMatrixSync'](m);
+}
+
+function stageScore(det: Detector, m: Matrix): Promise<Float32Array> {
+  return det['scoreMatrix'](m);
+}
+
+/**
+ * One scoring run through the stages: `sub` holds the rows stage `i` must score next (null when done);
+ * `advance` takes their scores, decides what the stage decides and gathers the rest for the next stage
+ * in one pass.
+ */
+class Run {
+  i = 0;
+  sub: Matrix | null;
+  private readonly out: Float32Array;
+  private readonly stage: Uint8Array;
+  /** rows[k]: original index of the k-th row reaching stage i; lo/span place it on the scale (null at stage 0). */
+  private rows: Int32Array | null = null;
+  private lo: Float64Array | null = null;
+  private span: Float64Array | null = null;
+  private readonly stages: Detector[];
+  private readonly bands: Band[];
+  private readonly stats: CascadeStats;
+  private readonly blend: number;
+
+  constructor(c: Cascade, m: Matrix) {
+    ({ stages: this.stages, bands: this.bands, stats: this.stats, blend: this.blend } = c.runParts);
+    this.out = new Float32Array(m.rows);
+    this.stage = new Uint8Array(m.rows);
+    this.stats.calls++;
+    this.stats.rows += m.rows;
+    this.sub = m.rows > 0 ? m : null;
+  }
+
+  result(): { scores: Float32Array; stage: Uint8Array } {
+    return { scores: this.out, stage: this.stage };
+  }
+
+  advance(scores: Float32Array, ms: number): void {
+    const i = this.i;
+    const sub = this.sub!;
+    const n = sub.rows;
+    const det = this.stages[i];
+    const st = this.stats.stages[i];
+    st.rows += n;
+    st.ms += ms;
+    const scaled = stageScale(det, scores);
+    const { out, stage, rows, lo, span } = this;
+    if (i === this.stages.length - 1) {
+      if (rows === null || lo === null || span === null) {
+        out.set(scaled);
+        stage.fill(i);
+      } else {
+        for (let k = 0; k < n; k++) {
+          const r = rows[k];
+          out[r] = lo[k] + span[k] * scaled[k];
+          stage[r] = i;
+        }
       }
+      st.decided += n;
+      this.sub = null;
+      return;
     }
-  } else {
+    const b = this.bands[i];
+    const lowRaw = b.lowRaw;
+    const highRaw = b.highRaw;
+    // Pass 1: decide, and list the rows that go on.
+    const next = new Int32Array(n);
+    let nNext = 0;
+    let normal = 0;
     for (let k = 0; k < n; k++) {
       const s = scores[k];
       if (s > lowRaw && s <= highRaw) next[nNext++] = k;
       else {
-        const r = rows[k];
-        out[r] = lo[k] + span[k] * scaled[k];
+        const r = rows === null ? k : rows[k];
+        out[r] = lo === null || span === null ? scaled[k] : lo[k] + span[k] * scaled[k];
         stage[r] = i;
         if (s <= lowRaw) normal++;
       }
     }
+    st.decided += n - nNext;
+    st.decidedNormal += normal;
+    st.decidedAnomalous += n - nNext - normal;
+    st.forwarded += nNext;
+    if (nNext === 0) {
+      this.sub = null;
+      return;
+    }
+    // Pass 2 over the forwarded rows only: place each inside the band (see Cascade.forward) and gather its features.
+    const width = b.high - b.low;
+    const keep = width * (1 - this.blend);
+    const nlo = new Float64Array(nNext);
+    const nspan = new Float64Array(nNext);
+    const nrows = new Int32Array(nNext);
+    const cols = sub.cols;
+    const gathered = new Float32Array(nNext * cols);
+    const src = sub.data;
+    for (let j = 0; j < nNext; j++) {
+      const k = next[j];
+      const p = width > 0 ? Math.min(1, Math.max(0, (scaled[k] - b.low) / width)) : 0.5;
+      const l0 = lo === null ? 0 : lo[k];
+      const s0 = span === null ? 1 : span[k];
+      nlo[j] = l0 + s0 * (b.low + keep * p);
+      nspan[j] = s0 * width * this.blend;
+      nrows[j] = rows === null ? k : rows[k];
+      for (let c = 0, o = j * cols, q = k * cols; c < cols; c++) gathered[o + c] = src[q + c];
+    }
+    this.lo = nlo;
+    this.span = nspan;
+    this.rows = nrows;
+    this.sub = new Matrix(gathered, nNext, cols);
+    this.i = i + 1;
   }
-  return [nNext, normal];
-}
-
-/** The last stage decides every row it receives. */
-function decideAll(scaled: Float32Array, rows: Int32Array | null, lo: Float64Array | null, span: Float64Array | null, out: Float32Array, stage: Uint8Array, i: number): [number, number] {
-  const n = scaled.length;
-  if (rows === null || lo === null || span === null) {
-    for (let k = 0; k < n; k++) { out[k] = scaled[k]; stage[k] = i; }
-  } else {
-    for (let k = 0; k < n; k++) { const r = rows[k]; out[r] = lo[k] + span[k] * scaled[k]; stage[r] = i; }
-  }
-  return [0, 0];
 }
 
 /** Index of the first element > x in ascending a. */
@@ -207,6 +289,7 @@ export class Cascade extends Detector<Omit<CascadeOptions, 'stages'> & DetectorO
   private statsValue: CascadeStats;
   private readonly refit: boolean;
   private readonly blend: number;
+  private readonly syncBelow: number;
 
   constructor(options: CascadeOptions);
   /** @internal */
@@ -217,6 +300,7 @@ export class Cascade extends Detector<Omit<CascadeOptions, 'stages'> & DetectorO
     this.stagesValue = stages;
     this.refit = optBool(OWNER, 'refit', rest.refit, true);
     this.blend = optNumber(OWNER, 'blend', rest.blend, 0.3, 0, 1);
+    this.syncBelow = optInt(OWNER, 'syncBelow', rest.syncBelow, 65536, 0, 2 ** 31 - 1);
     const route = rest.route ?? { budget: 0.15 };
     if (Array.isArray(route)) {
       if (loading !== LOADING && route.length !== stages.length - 1)
@@ -352,90 +436,31 @@ export class Cascade extends Detector<Omit<CascadeOptions, 'stages'> & DetectorO
   }
 
   private runSync(m: Matrix): { scores: Float32Array; stage: Uint8Array } {
-    // The same routing, driven synchronously: every step resolves immediately.
-    const gen = this.routeSteps(m);
-    let step = gen.next();
-    while (!step.done) {
-      const { det, sub } = step.value;
+    const run = new Run(this, m);
+    while (run.sub) {
       const t0 = performance.now();
-      const s = det.scoreSync(sub);
-      step = gen.next({ scores: s, ms: performance.now() - t0 });
+      const s = stageScoreSync(this.stagesValue[run.i], run.sub);
+      run.advance(s, performance.now() - t0);
     }
-    return step.value;
+    return run.result();
   }
 
   private async drive(m: Matrix): Promise<{ scores: Float32Array; stage: Uint8Array }> {
-    const gen = this.routeSteps(m);
-    let step = gen.next();
-    while (!step.done) {
-      const { det, sub } = step.value;
+    const run = new Run(this, m);
+    while (run.sub) {
+      const det = this.stagesValue[run.i];
+      const sub: Matrix = run.sub;
       const t0 = performance.now();
-      const s = await det.score(sub);
-      step = gen.next({ scores: s, ms: performance.now() - t0 });
+      // A small batch costs less scored here than the hop to the thread pool and back.
+      const s = sub.rows * sub.cols <= this.syncBelow ? stageScoreSync(det, sub) : await stageScore(det, sub);
+      run.advance(s, performance.now() - t0);
     }
-    return step.value;
+    return run.result();
   }
 
-  /** The routing as a generator: yields (stage, rows to score), receives their scores, returns the result. */
-  private *routeSteps(m: Matrix): Generator<{ det: Detector; sub: Matrix }, { scores: Float32Array; stage: Uint8Array }, { scores: Float32Array; ms: number }> {
-    const S = this.stagesValue.length;
-    const out = new Float32Array(m.rows);
-    const stage = new Uint8Array(m.rows);
-    const stats = this.statsValue;
-    stats.calls++;
-    stats.rows += m.rows;
-    // rows[k] is the original index of the k-th row reaching this stage; lo/span place it on the scale.
-    let rows: Int32Array | null = null;
-    let sub = m;
-    let lo: Float64Array | null = null;
-    let span: Float64Array | null = null;
-    for (let i = 0; i < S && sub.rows > 0; i++) {
-      const det = this.stagesValue[i];
-      const { scores, ms } = yield { det, sub };
-      const st = stats.stages[i];
-      st.rows += sub.rows;
-      st.ms += ms;
-      const last = i === S - 1;
-      const b = this.bands[i];
-      const scaled = stageScale(det, scores);
-      const n = sub.rows;
-      const next = new Int32Array(last ? 0 : n);
-      const counts: [number, number] = last
-        ? decideAll(scaled, rows, lo, span, out, stage, i)
-        : routeRows(scores, scaled, b.lowRaw, b.highRaw, rows, lo, span, out, stage, i, next);
-      const nNext: number = counts[0];
-      const decidedNormal = counts[1];
-      st.decided += n - nNext;
-      if (last) break;
-      st.decidedNormal += decidedNormal;
-      st.decidedAnomalous += n - nNext - decidedNormal;
-      st.forwarded += nNext;
-      if (nNext === 0) break;
-      // Place each forwarded row inside the band (see `forward`), then gather its features.
-      const width = b.high - b.low;
-      const keep = width * (1 - this.blend);
-      const nlo = new Float64Array(nNext);
-      const nspan = new Float64Array(nNext);
-      const nrows: Int32Array = new Int32Array(nNext);
-      const cols = sub.cols;
-      const gathered = new Float32Array(nNext * cols);
-      const src = sub.data;
-      for (let j = 0; j < nNext; j++) {
-        const k = next[j];
-        const p = width > 0 ? Math.min(1, Math.max(0, (scaled[k] - b.low) / width)) : 0.5;
-        const l0 = lo ? lo[k] : 0;
-        const s0 = span ? span[k] : 1;
-        nlo[j] = l0 + s0 * (b.low + keep * p);
-        nspan[j] = s0 * width * this.blend;
-        nrows[j] = rows ? rows[k] : k;
-        for (let c = 0, o = j * cols, q = k * cols; c < cols; c++) gathered[o + c] = src[q + c];
-      }
-      lo = nlo;
-      span = nspan;
-      rows = nrows;
-      sub = new Matrix(gathered, nNext, cols);
-    }
-    return { scores: out, stage };
+  /** @internal The pieces a scoring run reads. */
+  get runParts(): { stages: Detector[]; bands: Band[]; stats: CascadeStats; blend: number } {
+    return { stages: this.stagesValue, bands: this.bands, stats: this.statsValue, blend: this.blend };
   }
 
   /**
