@@ -1,3 +1,4 @@
+import { native } from '../binding';
 import { Matrix, MatrixLike } from '../data/matrix';
 import { ModelFileError, NadirError, OptionError } from '../errors';
 import { optBool, optInt, optNumber } from '../options';
@@ -153,12 +154,11 @@ class Run {
   private lo: Float64Array | null = null;
   private span: Float64Array | null = null;
   private readonly stages: Detector[];
-  private readonly bands: Band[];
+  private readonly bandArrays: Float64Array[];
   private readonly stats: CascadeStats;
-  private readonly blend: number;
 
   constructor(c: Cascade, m: Matrix) {
-    ({ stages: this.stages, bands: this.bands, stats: this.stats, blend: this.blend } = c.runParts);
+    ({ stages: this.stages, bandArrays: this.bandArrays, stats: this.stats } = c.runParts);
     this.out = new Float32Array(m.rows);
     this.stage = new Uint8Array(m.rows);
     this.stats.calls++;
@@ -178,71 +178,26 @@ class Run {
     const st = this.stats.stages[i];
     st.rows += n;
     st.ms += ms;
-    const scaled = stageScale(det, scores);
-    const { out, stage, rows, lo, span } = this;
-    if (i === this.stages.length - 1) {
-      if (rows === null || lo === null || span === null) {
-        out.set(scaled);
-        stage.fill(i);
-      } else {
-        for (let k = 0; k < n; k++) {
-          const r = rows[k];
-          out[r] = lo[k] + span[k] * scaled[k];
-          stage[r] = i;
-        }
-      }
-      st.decided += n;
-      this.sub = null;
-      return;
-    }
-    const b = this.bands[i];
-    const lowRaw = b.lowRaw;
-    const highRaw = b.highRaw;
-    // Pass 1: decide, and list the rows that go on.
-    const next = new Int32Array(n);
-    let nNext = 0;
-    let normal = 0;
-    for (let k = 0; k < n; k++) {
-      const s = scores[k];
-      if (s > lowRaw && s <= highRaw) next[nNext++] = k;
-      else {
-        const r = rows === null ? k : rows[k];
-        out[r] = lo === null || span === null ? scaled[k] : lo[k] + span[k] * scaled[k];
-        stage[r] = i;
-        if (s <= lowRaw) normal++;
-      }
-    }
+    const last = i === this.stages.length - 1;
+    const cal = det.calibrationTable;
+    // One native pass: scale, decide, and gather what goes on (see Cascade.forward for the placement).
+    const r = native.cascadeRoute(
+      scores, cal.quantiles, cal.mean, cal.std, TIE_BREAK, last ? null : this.bandArrays[i],
+      this.rows, this.lo, this.span, last ? null : sub.data, sub.cols, this.out, this.stage, i,
+    );
+    const nNext = r.forwarded;
     st.decided += n - nNext;
-    st.decidedNormal += normal;
-    st.decidedAnomalous += n - nNext - normal;
-    st.forwarded += nNext;
-    if (nNext === 0) {
+    if (last || nNext === 0) {
       this.sub = null;
       return;
     }
-    // Pass 2 over the forwarded rows only: place each inside the band (see Cascade.forward) and gather its features.
-    const width = b.high - b.low;
-    const keep = width * (1 - this.blend);
-    const nlo = new Float64Array(nNext);
-    const nspan = new Float64Array(nNext);
-    const nrows = new Int32Array(nNext);
-    const cols = sub.cols;
-    const gathered = new Float32Array(nNext * cols);
-    const src = sub.data;
-    for (let j = 0; j < nNext; j++) {
-      const k = next[j];
-      const p = width > 0 ? Math.min(1, Math.max(0, (scaled[k] - b.low) / width)) : 0.5;
-      const l0 = lo === null ? 0 : lo[k];
-      const s0 = span === null ? 1 : span[k];
-      nlo[j] = l0 + s0 * (b.low + keep * p);
-      nspan[j] = s0 * width * this.blend;
-      nrows[j] = rows === null ? k : rows[k];
-      for (let c = 0, o = j * cols, q = k * cols; c < cols; c++) gathered[o + c] = src[q + c];
-    }
-    this.lo = nlo;
-    this.span = nspan;
-    this.rows = nrows;
-    this.sub = new Matrix(gathered, nNext, cols);
+    st.decidedNormal += r.normal;
+    st.decidedAnomalous += n - nNext - r.normal;
+    st.forwarded += nNext;
+    this.rows = r.rows!;
+    this.lo = r.lo!;
+    this.span = r.span!;
+    this.sub = new Matrix(r.data!, nNext, sub.cols);
     this.i = i + 1;
   }
 }
@@ -290,6 +245,8 @@ export class Cascade extends Detector<Omit<CascadeOptions, 'stages'> & DetectorO
   private readonly refit: boolean;
   private readonly blend: number;
   private readonly syncBelow: number;
+  /** The bands as the native routing pass reads them; rebuilt after fit or load. */
+  private bandArraysValue?: Float64Array[];
 
   constructor(options: CascadeOptions);
   /** @internal */
@@ -391,6 +348,7 @@ export class Cascade extends Detector<Omit<CascadeOptions, 'stages'> & DetectorO
       reach = next;
     }
     this.bands = bands;
+    this.bandArraysValue = undefined;
     const out = new Float32Array(m.rows);
     const scaled = scores.map((s, i) => stageScale(this.stagesValue[i], s));
     for (let r = 0; r < m.rows; r++) {
@@ -459,8 +417,9 @@ export class Cascade extends Detector<Omit<CascadeOptions, 'stages'> & DetectorO
   }
 
   /** @internal The pieces a scoring run reads. */
-  get runParts(): { stages: Detector[]; bands: Band[]; stats: CascadeStats; blend: number } {
-    return { stages: this.stagesValue, bands: this.bands, stats: this.statsValue, blend: this.blend };
+  get runParts(): { stages: Detector[]; bandArrays: Float64Array[]; stats: CascadeStats } {
+    this.bandArraysValue ??= this.bands.map((b) => Float64Array.of(b.lowRaw, b.highRaw, b.low, b.high, this.blend));
+    return { stages: this.stagesValue, bandArrays: this.bandArraysValue, stats: this.statsValue };
   }
 
   /**
@@ -501,6 +460,7 @@ export class Cascade extends Detector<Omit<CascadeOptions, 'stages'> & DetectorO
     this.stagesValue = stages;
     this.bands = [];
     for (let i = 0; i < (S as number) - 1; i++) this.bands.push({ lowRaw: b[5 * i], highRaw: b[5 * i + 1], low: b[5 * i + 2], high: b[5 * i + 3], forwarded: b[5 * i + 4] });
+    this.bandArraysValue = undefined;
     this.statsValue = this.emptyStats();
   }
 }
