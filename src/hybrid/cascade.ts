@@ -1,10 +1,11 @@
 import { native } from '../binding';
 import { Matrix, MatrixLike } from '../data/matrix';
-import { ModelFileError, NadirError, OptionError } from '../errors';
+import { DataError, ModelFileError, NadirError, OptionError } from '../errors';
 import { optBool, optInt, optNumber } from '../options';
 import { Detector, DetectorOptions, DetectorState, detectorFromBytes, expectArray, quantileSorted, registerDetector } from '../detectors/base';
 import { calibrateTieBreak } from './calibration';
 import { scaleRows } from './combine';
+import { rocAuc } from '../metrics';
 
 /**
  * Which rows a stage decides and which it sends on. Both forms are read on the training rows that
@@ -463,6 +464,53 @@ export class Cascade extends Detector<Omit<CascadeOptions, 'stages'> & DetectorO
     this.bandArraysValue = undefined;
     this.statsValue = this.emptyStats();
   }
+}
+
+
+export interface FirstStageChoice {
+  /** The chosen candidate. */
+  stage: Detector;
+  /** Its position in `candidates`. */
+  index: number;
+  /** Each candidate's agreement with the consensus on the training rows (the ROC-AUC of its scores against the consensus' top rows). */
+  agreement: number[];
+}
+
+/**
+ * Chooses the first stage of a cascade among cheap candidates from the training rows alone (no
+ * labels): every candidate and the `last` (expensive) stage score X; the consensus is the average of
+ * their ecdf-calibrated scores, and its top `contamination` share of rows (default: the last stage's
+ * contamination) stands for the anomalies. The candidate whose own scores rank those rows highest (ROC-AUC)
+ * is chosen: the cheap filter that best agrees with what all the detectors, the expensive one
+ * included, find anomalous. Ties go to the earlier candidate. Unfitted detectors are fitted on X first.
+ * Pass candidates that differ in kind (e.g. PCA, Mahalanobis, robust Mahalanobis): near-copies of one
+ * method weigh the consensus towards it.
+ */
+export async function chooseFirstStage(candidates: Detector[], last: Detector, X: MatrixLike, options: { contamination?: number } = {}): Promise<FirstStageChoice> {
+  if (!Array.isArray(candidates) || candidates.length === 0) throw new OptionError('chooseFirstStage needs a non-empty array of candidate detectors');
+  candidates.forEach((d, j) => {
+    if (!(d instanceof Detector)) throw new OptionError(`chooseFirstStage: candidates[${j}] must be a nadir detector`);
+  });
+  if (!(last instanceof Detector)) throw new OptionError('chooseFirstStage: last must be a nadir detector');
+  const all = [...candidates, last];
+  for (const d of all) if (!d.fitted) await d.fit(X);
+  const scores = await Promise.all(all.map((d) => d.score(X)));
+  const n = scores[0].length;
+  if (n < 2) throw new DataError(`chooseFirstStage needs at least 2 rows but X has ${n}`);
+  const consensus = new Float64Array(n);
+  all.forEach((d, j) => {
+    const e = d.normalize(scores[j], 'ecdf');
+    for (let r = 0; r < n; r++) consensus[r] += e[r];
+  });
+  const share = optNumber('chooseFirstStage', 'contamination', options.contamination, last.contamination, 0, 0.5, true);
+  const top = Math.min(n - 1, Math.max(1, Math.round(share * n)));
+  const order = Array.from({ length: n }, (_, r) => r).sort((a, b) => consensus[b] - consensus[a] || a - b);
+  const flags = new Uint8Array(n);
+  for (let k = 0; k < top; k++) flags[order[k]] = 1;
+  const agreement = candidates.map((_, j) => rocAuc(scores[j], flags));
+  let index = 0;
+  for (let j = 1; j < agreement.length; j++) if (agreement[j] > agreement[index]) index = j;
+  return { stage: candidates[index], index, agreement };
 }
 
 registerDetector('Cascade', (o) => new Cascade(o, LOADING));
