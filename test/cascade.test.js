@@ -124,7 +124,7 @@ describe('Cascade', () => {
 
   it('scoring reproduces the training scores exactly (native routing), async and sync, small batches on the calling thread or not', async () => {
     const { X } = synthetic({ rows: 2000, cols: 5, seed: 21 });
-    for (const syncBelow of [0, 65536]) {
+    for (const syncBelow of [0, 131072]) {
       const c = new nadir.Cascade({ stages: [new MaxToy(), new ZToy({ power: 1 }), new ZToy()], route: [{ budget: 0.4 }, { low: 0.2, high: 0.9 }], blend: 0.6, syncBelow });
       const fitScores = await c.fitForRows(X);
       const r = await c.scoreWithStage(X);
