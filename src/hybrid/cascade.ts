@@ -468,7 +468,6 @@ export class Cascade extends Detector<Omit<CascadeOptions, 'stages'> & DetectorO
   }
 }
 
-
 export interface FirstStageChoice {
   /** The chosen candidate. */
   stage: Detector;
