@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <bitset>
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <memory>
 #include <numeric>
 #include <vector>
 
@@ -645,7 +647,8 @@ NADIR_TARGET_AVX512 void transpose16_avx512(const float* x, size_t nf, size_t bl
 // the level's columns with blends (up to 8 of them; a gather beyond). Every comparison is still
 // x[f] > t with the same x and t as the reference, so scores are bit-identical to it.
 constexpr size_t kPlanMaxFeatures = 16;
-constexpr size_t kPlanMinRows = 2048;  // building the plan costs about as much as scoring 500-1000 rows
+constexpr size_t kPlanMinRows = 2048;  // building a plan costs about as much as scoring 200-1000 rows
+constexpr size_t kPlanUseRows = 32;    // a given (prebuilt) plan is used from this batch size on
 constexpr size_t kPlanPositional = 5;  // levels 0..4 (up to 16 nodes) are indexed by position
 
 struct LevelPlan {
@@ -833,6 +836,348 @@ NADIR_TARGET_AVX512 void plan_rows_avx512(const ForestView& f, const ForestPlan&
   }
 }
 
+// ---------------------------------------------------------------- scoring: AVX-512 rank plan (16-bit lanes)
+
+// A comparison x[f] > t only depends on where x falls among the forest's thresholds on feature f:
+// with R(x) = #{thresholds u of f : u < x} and r(t) = R(t) for a threshold t, x > t exactly when
+// R(x) > r(t) (NaN and -inf get 0 and never go right; a padded split gets r = 32767, above any R).
+// Once a block of rows is mapped to ranks (a search per value), the traversal runs on 16-bit words:
+// 32 rows per vector, the same per-level scheme as the float plan above (positions, then numbered
+// live nodes; thresholds and slots looked up with vpermw; the column picked by blends), at half the
+// instructions per row. Decisions are the reference's, so scores are bit-identical to it. Needs
+// n_features <= 32, at most kRankMax thresholds per feature and at most 128 live nodes per level.
+constexpr size_t kRankMaxFeatures = 32;
+constexpr size_t kRankPositional = 6;  // levels 0..5 (up to 32 nodes, one register of words)
+constexpr int kRankMax = 32766;
+constexpr int16_t kRankNever = 32767;
+
+struct RankLevel {
+  uint32_t at = 0;      // first entry in RankPlan::thr and ::slot (cap entries) and ::child (2 cap)
+  uint32_t cap = 32;    // 32, 64 or 128 entries
+  uint32_t m = 1;       // distinct features rounded up to 1, 2, 4, 8, 16 or 32
+  uint8_t col[32] = {};  // the slots' features
+};
+
+struct RankPlan {
+  std::vector<RankLevel> level;  // trees * depth
+  std::vector<int16_t> thr, slot, child;
+  // Per feature, its sorted distinct thresholds A as an implicit search tree of 16-key nodes and
+  // fanout 17 (levels 0..h-1 from search_at[f]; level l has 17^l nodes): node n of level l holds the
+  // keys at (k + 1) 17^(h-1-l) - 1 of its range, k < 16, padded with +inf. The number of keys below
+  // x in each visited node, read as base-17 digits, is R(x).
+  std::vector<float> search;
+  std::vector<uint32_t> search_at, search_h;
+  // Leaves without gathers (depth <= 8, AVX-512 VBMI): per tree, a byte code per leaf position
+  // (256) and the distinct leaf values (64); leaf_n[t] = 32 or 64 values, 0 when the tree has more
+  // than 64 (its leaves are gathered).
+  std::vector<uint8_t> leaf_code, leaf_n;
+  std::vector<float> leaf_val;
+};
+
+bool cpu_has_vbmi() {
+#if NADIR_X86
+  static const bool yes = __builtin_cpu_supports("avx512vbmi");
+  return yes;
+#else
+  return false;
+#endif
+}
+
+// Returns false when the forest does not fit the rank plan (see above).
+bool build_rank_plan(const ForestView& f, RankPlan& p) {
+  const size_t I = f.internal(), D = f.depth, P = std::min(D, kRankPositional), nf = f.n_features;
+  const uint32_t fmax = static_cast<uint32_t>(nf - 1);
+  if (nf > kRankMaxFeatures || f.hyperplane()) return false;
+  std::vector<std::vector<float>> byf(nf);
+  for (size_t g = 0; g < f.trees * I; ++g)
+    if (f.threshold[g] < kInf) byf[std::min(static_cast<uint32_t>(f.feature[g]), fmax)].push_back(f.threshold[g]);
+  p.search_at.resize(nf);
+  p.search_h.resize(nf);
+  for (size_t c = 0; c < nf; ++c) {
+    auto& v = byf[c];
+    std::sort(v.begin(), v.end());
+    v.erase(std::unique(v.begin(), v.end()), v.end());
+    if (v.size() > static_cast<size_t>(kRankMax)) return false;
+    size_t h = 1, span = 17;  // span = 17^h: the tree holds span - 1 keys
+    while (span - 1 < v.size()) ++h, span *= 17;
+    p.search_at[c] = static_cast<uint32_t>(p.search.size());
+    p.search_h[c] = static_cast<uint32_t>(h);
+    for (size_t l = 0, nodes = 1, sub = span / 17; l < h; ++l, nodes *= 17, sub /= 17)
+      for (size_t n = 0; n < nodes; ++n)
+        for (size_t k = 0; k < 16; ++k) {
+          const size_t at = n * sub * 17 + (k + 1) * sub - 1;
+          p.search.push_back(at < v.size() ? v[at] : kInf);
+        }
+  }
+  p.leaf_n.assign(f.trees, 0);
+  if (D <= 8) {
+    const size_t L = f.leaves();
+    p.leaf_code.assign(f.trees * 256, 0);
+    p.leaf_val.assign(f.trees * 64, 0.0f);
+    for (int t = 0; t < f.trees; ++t) {
+      const float* lf = f.leaf + t * L;
+      float* val = p.leaf_val.data() + t * 64;
+      size_t n = 0;
+      for (size_t g = 0; g < L && n <= 64; ++g) {
+        size_t c = 0;
+        while (c < n && std::memcmp(val + c, lf + g, 4) != 0) ++c;
+        if (c == n && n++ < 64) val[c] = lf[g];
+        if (c < 64) p.leaf_code[t * 256 + g] = static_cast<uint8_t>(c);
+      }
+      p.leaf_n[t] = n <= 32 ? 32 : n <= 64 ? 64 : 0;
+    }
+  }
+  auto rank_of = [&](uint32_t c, float t) {
+    return static_cast<int16_t>(std::lower_bound(byf[c].begin(), byf[c].end(), t) - byf[c].begin());
+  };
+  p.level.resize(f.trees * D);
+  std::vector<int32_t> id(I);
+  std::vector<uint32_t> used(D);
+  for (int t = 0; t < f.trees; ++t) {
+    const int32_t* ft = f.feature + t * I;
+    const float* th = f.threshold + t * I;
+    RankLevel* lv = p.level.data() + t * D;
+    for (size_t k = D; k-- > 0;) {
+      const size_t first = (size_t{1} << k) - 1;
+      int32_t n = 0;
+      used[k] = 0;
+      for (size_t g = first; g < 2 * first + 1; ++g) {
+        const bool tests = th[g] < kInf;
+        if (tests) used[k] |= 1u << std::min(static_cast<uint32_t>(ft[g]), fmax);
+        id[g] = k < P ? static_cast<int32_t>(g - first) : tests || (k + 1 < D && id[2 * g + 1] != 0) ? ++n : 0;
+      }
+      const size_t entries = k < P ? size_t{1} << k : static_cast<size_t>(n) + 1;
+      if (entries > 128) return false;
+      const size_t nc = std::bitset<32>(used[k]).count();
+      RankLevel& lp = lv[k];
+      lp.cap = entries <= 32 ? 32 : entries <= 64 ? 64 : 128;
+      lp.m = 1;
+      while (lp.m < nc) lp.m *= 2;
+      for (uint32_t c = 0, q = 0; c < 32; ++c)
+        if (used[k] >> c & 1) lp.col[q++] = static_cast<uint8_t>(c);
+      for (size_t q = nc; q < 32; ++q) lp.col[q] = lp.col[0];
+    }
+    for (size_t k = 0; k < D; ++k) {
+      RankLevel& lp = lv[k];
+      lp.at = static_cast<uint32_t>(p.thr.size());
+      p.thr.resize(lp.at + lp.cap, kRankNever);
+      p.slot.resize(lp.at + lp.cap, 0);
+      p.child.resize(2 * (lp.at + lp.cap), 0);
+      const size_t first = (size_t{1} << k) - 1;
+      for (size_t g = first; g < 2 * first + 1; ++g) {
+        if (k >= P && id[g] == 0) continue;
+        const size_t e = lp.at + static_cast<size_t>(id[g]);
+        const uint32_t fc = std::min(static_cast<uint32_t>(ft[g]), fmax);
+        if (th[g] < kInf) {
+          p.thr[e] = rank_of(fc, th[g]);
+          p.slot[e] = static_cast<int16_t>(std::bitset<32>(used[k] & ((1u << fc) - 1)).count());
+        }
+        if (k + 1 >= P && k + 1 < D) {
+          p.child[2 * e] = static_cast<int16_t>(id[2 * g + 1]);
+          p.child[2 * e + 1] = static_cast<int16_t>(id[2 * g + 2]);
+        }
+      }
+    }
+  }
+  return true;
+}
+
+#define NADIR_TARGET_AVX512VBMI __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx512vbmi,avx2,fma,popcnt")))
+
+// Blocks of 32 rows to ranks, feature-major (xr[b*32*nf + f*32 + lane]): per value, one compare
+// of 16 keys per tree level. Sixteen values go down together, so their dependency chains overlap.
+NADIR_TARGET_AVX512VBMI void rank_rows_avx512(const RankPlan& p, const float* x, size_t nf, size_t blocks, int16_t* xr) {
+  constexpr int G = 16;
+  for (size_t c = 0; c < nf; ++c) {
+    const float* tree0 = p.search.data() + p.search_at[c];
+    const uint32_t h = p.search_h[c];
+    for (size_t r = 0; r < 32 * blocks; r += G) {
+      __m512 v[G];
+      uint32_t n[G];
+      for (int i = 0; i < G; ++i) {
+        v[i] = _mm512_set1_ps(x[(r + i) * nf + c]);
+        n[i] = 0;
+      }
+      const float* tree = tree0;
+      for (uint32_t l = 0, nodes = 1; l < h; ++l, nodes *= 17) {
+        for (int i = 0; i < G; ++i)
+          n[i] = 17 * n[i] + static_cast<uint32_t>(__builtin_popcount(_mm512_cmp_ps_mask(_mm512_loadu_ps(tree + 16 * n[i]), v[i], _CMP_LT_OQ)));
+        tree += 16 * nodes;
+      }
+      int16_t* o = xr + (r / 32) * 32 * nf + c * 32 + r % 32;
+      for (int i = 0; i < G; ++i) o[i] = static_cast<int16_t>(n[i]);
+    }
+  }
+}
+
+// acc[2b], acc[2b+1] += the leaf values at positions j[b] (words < 256), looked up by byte code
+// (two vpermi2b) and value (vpermi2ps): no gathers. Same value, same order as the gather.
+NADIR_TARGET_AVX512VBMI inline void leaf_add_vbmi(const uint8_t* code, const float* val, int n, const __m512i* j, __m512* acc, int nb) {
+  const __m512i C0 = _mm512_loadu_si512(code), C1 = _mm512_loadu_si512(code + 64);
+  const __m512i C2 = _mm512_loadu_si512(code + 128), C3 = _mm512_loadu_si512(code + 192);
+  const __m512 V0 = _mm512_loadu_ps(val), V1 = _mm512_loadu_ps(val + 16);
+  const __m512i low = _mm512_set1_epi16(0xFF), b5 = _mm512_set1_epi32(32);
+  for (int b = 0; b < nb; ++b) {
+    const __m512i lo7 = _mm512_permutex2var_epi8(C0, j[b], C1), hi7 = _mm512_permutex2var_epi8(C2, j[b], C3);
+    const __m512i cw = _mm512_and_si512(_mm512_mask_blend_epi8(_mm512_movepi8_mask(j[b]), lo7, hi7), low);
+    const __m512i c0 = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(cw)), c1 = _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(cw, 1));
+    __m512 v0 = _mm512_permutex2var_ps(V0, c0, V1), v1 = _mm512_permutex2var_ps(V0, c1, V1);
+    if (n > 32) {
+      const __m512 V2 = _mm512_loadu_ps(val + 32), V3 = _mm512_loadu_ps(val + 48);
+      v0 = _mm512_mask_blend_ps(_mm512_test_epi32_mask(c0, b5), v0, _mm512_permutex2var_ps(V2, c0, V3));
+      v1 = _mm512_mask_blend_ps(_mm512_test_epi32_mask(c1, b5), v1, _mm512_permutex2var_ps(V2, c1, V3));
+    }
+    acc[2 * b] = _mm512_add_ps(acc[2 * b], v0);
+    acc[2 * b + 1] = _mm512_add_ps(acc[2 * b + 1], v1);
+  }
+}
+
+// Words of a table of N (32..256) entries at the lanes' indices e (low bits only are read).
+template <int N>
+NADIR_TARGET_AVX512VBMI inline __m512i lookup16(const int16_t* T, __m512i e) {
+  if constexpr (N == 32) {
+    return _mm512_permutexvar_epi16(e, _mm512_loadu_si512(T));
+  } else if constexpr (N == 64) {
+    return _mm512_permutex2var_epi16(_mm512_loadu_si512(T), e, _mm512_loadu_si512(T + 32));
+  } else {
+    const __mmask32 upper = _mm512_test_epi16_mask(e, _mm512_set1_epi16(N / 2));
+    return _mm512_mask_blend_epi16(upper, lookup16<N / 2>(T, e), lookup16<N / 2>(T + N / 2, e));
+  }
+}
+
+// Each lane's rank among M columns (slot s picks col[s]), by a tree of blends on the slot's bits.
+template <int M>
+NADIR_TARGET_AVX512VBMI inline __m512i pick_rank(const int16_t* base, const uint8_t* col, __m512i s) {
+  if constexpr (M == 1) {
+    return _mm512_load_si512(base + 32 * col[0]);
+  } else {
+    const __mmask32 upper = _mm512_test_epi16_mask(s, _mm512_set1_epi16(M / 2));
+    return _mm512_mask_blend_epi16(upper, pick_rank<M / 2>(base, col, s), pick_rank<M / 2>(base, col + M / 2, s));
+  }
+}
+
+// NB blocks of 32 rows as ranks (see rank_rows_avx512). Lanes track their position j (16 bits:
+// j < 2^depth <= 2^16) and, on numbered levels, their entry c, as in plan_rows_avx512.
+template <int NB>
+NADIR_TARGET_AVX512VBMI void rank_plan_rows_avx512(const ForestView& f, const RankPlan& p, const int16_t* xr, float* out, double scale) {
+  const size_t L = f.leaves(), nf = f.n_features, D = f.depth, P = std::min(D, kRankPositional);
+  const __m512i one = _mm512_set1_epi16(1);
+  __m512 acc[2 * NB];
+  for (int b = 0; b < 2 * NB; ++b) acc[b] = _mm512_setzero_ps();
+  for (int t = 0; t < f.trees; ++t) {
+    const RankLevel* lv = p.level.data() + t * D;
+    __m512i j[NB], c[NB];
+    for (int b = 0; b < NB; ++b) j[b] = c[b] = _mm512_setzero_si512();
+    for (size_t k = 0; k < D; ++k) {
+      const RankLevel& Q = lv[k];
+      const int16_t* T = p.thr.data() + Q.at;
+      const int16_t* S = p.slot.data() + Q.at;
+      __m512i tv[NB], sv[NB];
+      if (k == 0) {
+        for (int b = 0; b < NB; ++b) {
+          tv[b] = _mm512_set1_epi16(T[0]);
+          sv[b] = _mm512_setzero_si512();
+        }
+      } else {
+        const __m512i* e = k < P ? j : c;
+        switch (Q.cap) {
+          case 32:
+            for (int b = 0; b < NB; ++b) {
+              tv[b] = lookup16<32>(T, e[b]);
+              sv[b] = lookup16<32>(S, e[b]);
+            }
+            break;
+          case 64:
+            for (int b = 0; b < NB; ++b) {
+              tv[b] = lookup16<64>(T, e[b]);
+              sv[b] = lookup16<64>(S, e[b]);
+            }
+            break;
+          default:
+            for (int b = 0; b < NB; ++b) {
+              tv[b] = lookup16<128>(T, e[b]);
+              sv[b] = lookup16<128>(S, e[b]);
+            }
+        }
+      }
+      __mmask32 right[NB];
+#define NADIR_PICK(M) \
+  for (int b = 0; b < NB; ++b) right[b] = _mm512_cmpgt_epi16_mask(pick_rank<M>(xr + b * 32 * nf, Q.col, sv[b]), tv[b])
+      switch (Q.m) {
+        case 1: NADIR_PICK(1); break;
+        case 2: NADIR_PICK(2); break;
+        case 4: NADIR_PICK(4); break;
+        case 8: NADIR_PICK(8); break;
+        case 16: NADIR_PICK(16); break;
+        default: NADIR_PICK(32); break;
+      }
+#undef NADIR_PICK
+      for (int b = 0; b < NB; ++b) {
+        const __m512i j2 = _mm512_add_epi16(j[b], j[b]);
+        j[b] = _mm512_mask_add_epi16(j2, right[b], j2, one);
+      }
+      if (k + 1 < P || k + 1 == D) continue;
+      __m512i ci[NB];
+      for (int b = 0; b < NB; ++b) {
+        const __m512i c2 = _mm512_add_epi16(c[b], c[b]);
+        ci[b] = k < P ? j[b] : _mm512_mask_add_epi16(c2, right[b], c2, one);
+      }
+      const int16_t* C = p.child.data() + 2 * Q.at;
+      switch (Q.cap) {
+        case 32:
+          for (int b = 0; b < NB; ++b) c[b] = lookup16<64>(C, ci[b]);
+          break;
+        case 64:
+          for (int b = 0; b < NB; ++b) c[b] = lookup16<128>(C, ci[b]);
+          break;
+        default:
+          for (int b = 0; b < NB; ++b) c[b] = lookup16<256>(C, ci[b]);
+      }
+    }
+    if (p.leaf_n[t]) {
+      leaf_add_vbmi(p.leaf_code.data() + t * 256, p.leaf_val.data() + t * 64, p.leaf_n[t], j, acc, NB);
+      continue;
+    }
+    const float* lf = f.leaf + t * L;
+    for (int b = 0; b < NB; ++b) {
+      const __m512i lo = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(j[b]));
+      const __m512i hi = _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(j[b], 1));
+      acc[2 * b] = _mm512_add_ps(acc[2 * b], _mm512_i32gather_ps(lo, lf, 4));
+      acc[2 * b + 1] = _mm512_add_ps(acc[2 * b + 1], _mm512_i32gather_ps(hi, lf, 4));
+    }
+  }
+  alignas(64) float sums[16];
+  for (int b = 0; b < 2 * NB; ++b) {
+    _mm512_store_ps(sums, acc[b]);
+    for (int l = 0; l < 16; ++l) out[b * 16 + l] = finish(sums[l], scale);
+  }
+}
+
+
+// All rows through the rank plan; a last partial block is scored from a zero-padded copy.
+NADIR_TARGET_AVX512VBMI void score_rank_avx512(const ForestView& f, const RankPlan& p, const float* x, size_t rows, float* out, double scale) {
+  constexpr int NB = 4;
+  const size_t nf = f.n_features;
+  alignas(64) int16_t xr[NB * 32 * kRankMaxFeatures];
+  size_t i = 0;
+  for (; i + NB * 32 <= rows; i += NB * 32) {
+    rank_rows_avx512(p, x + i * nf, nf, NB, xr);
+    rank_plan_rows_avx512<NB>(f, p, xr, out + i, scale);
+  }
+  for (; i + 32 <= rows; i += 32) {
+    rank_rows_avx512(p, x + i * nf, nf, 1, xr);
+    rank_plan_rows_avx512<1>(f, p, xr, out + i, scale);
+  }
+  if (i < rows) {
+    float pad[32 * kRankMaxFeatures] = {};
+    float part[32];
+    std::copy(x + i * nf, x + rows * nf, pad);
+    rank_rows_avx512(p, pad, nf, 1, xr);
+    rank_plan_rows_avx512<1>(f, p, xr, part, scale);
+    std::copy(part, part + (rows - i), out + i);
+  }
+}
+
 NADIR_TARGET_AVX512 void score_axis_avx512(const ForestView& f, const ForestPlan* plan, const float* x, size_t rows, float* out, double scale) {
   const size_t nf = f.n_features;
   size_t i = 0;
@@ -981,17 +1326,62 @@ void forest_score_scalar(const ForestView& f, const float* x, size_t rows, float
   score_rows_scalar(f, x, rows, out, score_scale(f));
 }
 
-void forest_score(const ForestView& f, const float* x, size_t rows, float* out, int threads) {
+// The compiled forest: the rank plan where the CPU has AVX-512 VBMI and the forest fits it, else
+// the float plan for up to kPlanMaxFeatures features on AVX-512, else nothing.
+struct ForestBatchPlan {
+  int trees = 0, depth = 0, n_features = 0;
+#if NADIR_X86
+  bool has_rank = false, has_flat = false;
+  RankPlan rank;
+  ForestPlan flat;
+#endif
+};
+
+std::shared_ptr<const ForestBatchPlan> forest_batch_plan(const ForestView& f) {
+#if NADIR_X86
+  if (f.hyperplane() || detected_isa() != Isa::Avx512) return nullptr;
+  auto p = std::make_shared<ForestBatchPlan>();
+  p->trees = f.trees;
+  p->depth = f.depth;
+  p->n_features = f.n_features;
+  if (cpu_has_vbmi() && static_cast<size_t>(f.n_features) <= kRankMaxFeatures) p->has_rank = build_rank_plan(f, p->rank);
+  if (!p->has_rank && static_cast<size_t>(f.n_features) <= kPlanMaxFeatures) {
+    p->flat = build_plan(f);
+    p->has_flat = true;
+  }
+  if (!p->has_rank && !p->has_flat) return nullptr;
+  return p;
+#else
+  (void)f;
+  return nullptr;
+#endif
+}
+
+void forest_score(const ForestView& f, const float* x, size_t rows, float* out, int threads, const ForestBatchPlan* given) {
   const double scale = score_scale(f);
   const size_t nf = f.n_features;
   const ForestPlan* plan = nullptr;
 #if NADIR_X86
-  // One plan for all threads, when the batch is big enough for building it to pay.
-  ForestPlan built;
-  if (!f.hyperplane() && active_isa() == Isa::Avx512 && nf <= kPlanMaxFeatures && rows >= kPlanMinRows) {
-    built = build_plan(f);
-    plan = &built;
+  // A plan built for another forest shape is ignored (one of the same shape would only give wrong
+  // scores, never out-of-bounds reads: every index it holds is within its own tables).
+  if (given && (given->trees != f.trees || given->depth != f.depth || given->n_features != f.n_features || f.hyperplane())) given = nullptr;
+  // Without a plan, one is built for this call when the batch is big enough for that to pay.
+  std::shared_ptr<const ForestBatchPlan> built;
+  if (!given && !f.hyperplane() && active_isa() == Isa::Avx512 && rows >= kPlanMinRows) {
+    built = forest_batch_plan(f);
+    given = built.get();
   }
+  if (given && active_isa() == Isa::Avx512 && rows >= kPlanUseRows) {
+    if (given->has_rank && cpu_has_vbmi()) {
+      parallel_for(rows, score_threads(rows, threads), [&](size_t b, size_t e, int) {
+        score_rank_avx512(f, given->rank, x + b * nf, e - b, out + b, scale);
+      });
+      return;
+    }
+    if (given->has_flat) plan = &given->flat;
+  }
+#else
+  (void)given;
 #endif
   parallel_for(rows, score_threads(rows, threads), [&](size_t b, size_t e, int) {
     score_rows(f, plan, x + b * nf, e - b, out + b, scale);
