@@ -860,7 +860,10 @@ struct RankLevel {
 
 struct RankPlan {
   std::vector<RankLevel> level;  // trees * depth
-  std::vector<int16_t> thr, slot, child;
+  // thr: r(t) << shift | slot (the slot in the low bits picks the column; ranks are stored as
+  // R(x) << shift, so R(x) << shift > thr exactly when R(x) > r(t)).
+  std::vector<int16_t> thr, child;
+  uint32_t shift = 0;
   // Per feature, its sorted distinct thresholds A as an implicit search tree of 16-key nodes and
   // fanout 17 (levels 0..h-1 from search_at[f]; level l has 17^l nodes): node n of level l holds the
   // keys at (k + 1) 17^(h-1-l) - 1 of its range, k < 16, padded with +inf. The number of keys below
@@ -893,11 +896,12 @@ bool build_rank_plan(const ForestView& f, RankPlan& p) {
     if (f.threshold[g] < kInf) byf[std::min(static_cast<uint32_t>(f.feature[g]), fmax)].push_back(f.threshold[g]);
   p.search_at.resize(nf);
   p.search_h.resize(nf);
+  size_t most = 0;  // thresholds of the busiest feature
   for (size_t c = 0; c < nf; ++c) {
     auto& v = byf[c];
     std::sort(v.begin(), v.end());
     v.erase(std::unique(v.begin(), v.end()), v.end());
-    if (v.size() > static_cast<size_t>(kRankMax)) return false;
+    most = std::max(most, v.size());
     size_t h = 1, span = 17;  // span = 17^h: the tree holds span - 1 keys
     while (span - 1 < v.size()) ++h, span *= 17;
     p.search_at[c] = static_cast<uint32_t>(p.search.size());
@@ -928,9 +932,22 @@ bool build_rank_plan(const ForestView& f, RankPlan& p) {
     }
   }
   auto rank_of = [&](uint32_t c, float t) {
-    return static_cast<int16_t>(std::lower_bound(byf[c].begin(), byf[c].end(), t) - byf[c].begin());
+    return static_cast<uint32_t>(std::lower_bound(byf[c].begin(), byf[c].end(), t) - byf[c].begin());
   };
   p.level.resize(f.trees * D);
+  // The slot needs log2(most distinct features on a level) bits below the rank.
+  {
+    uint32_t widest = 1;
+    for (int t = 0; t < f.trees; ++t)
+      for (size_t k = 0; k < D; ++k) {
+        uint32_t u = 0;
+        for (size_t g = (size_t{1} << k) - 1; g < (size_t{2} << k) - 1; ++g)
+          if (f.threshold[t * I + g] < kInf) u |= 1u << std::min(static_cast<uint32_t>(f.feature[t * I + g]), fmax);
+        widest = std::max(widest, static_cast<uint32_t>(std::bitset<32>(u).count()));
+      }
+    while ((1u << p.shift) < widest) ++p.shift;
+    if ((most << p.shift) > static_cast<size_t>(kRankMax)) return false;
+  }
   std::vector<int32_t> id(I);
   std::vector<uint32_t> used(D);
   for (int t = 0; t < f.trees; ++t) {
@@ -961,17 +978,14 @@ bool build_rank_plan(const ForestView& f, RankPlan& p) {
       RankLevel& lp = lv[k];
       lp.at = static_cast<uint32_t>(p.thr.size());
       p.thr.resize(lp.at + lp.cap, kRankNever);
-      p.slot.resize(lp.at + lp.cap, 0);
       p.child.resize(2 * (lp.at + lp.cap), 0);
       const size_t first = (size_t{1} << k) - 1;
       for (size_t g = first; g < 2 * first + 1; ++g) {
         if (k >= P && id[g] == 0) continue;
         const size_t e = lp.at + static_cast<size_t>(id[g]);
         const uint32_t fc = std::min(static_cast<uint32_t>(ft[g]), fmax);
-        if (th[g] < kInf) {
-          p.thr[e] = rank_of(fc, th[g]);
-          p.slot[e] = static_cast<int16_t>(std::bitset<32>(used[k] & ((1u << fc) - 1)).count());
-        }
+        if (th[g] < kInf)
+          p.thr[e] = static_cast<int16_t>(rank_of(fc, th[g]) << p.shift | std::bitset<32>(used[k] & ((1u << fc) - 1)).count());
         if (k + 1 >= P && k + 1 < D) {
           p.child[2 * e] = static_cast<int16_t>(id[2 * g + 1]);
           p.child[2 * e + 1] = static_cast<int16_t>(id[2 * g + 2]);
@@ -1005,7 +1019,7 @@ NADIR_TARGET_AVX512VBMI void rank_rows_avx512(const RankPlan& p, const float* x,
         tree += 16 * nodes;
       }
       int16_t* o = xr + (r / 32) * 32 * nf + c * 32 + r % 32;
-      for (int i = 0; i < G; ++i) o[i] = static_cast<int16_t>(n[i]);
+      for (int i = 0; i < G; ++i) o[i] = static_cast<int16_t>(n[i] << p.shift);
     }
   }
 }
@@ -1071,38 +1085,25 @@ NADIR_TARGET_AVX512VBMI void rank_plan_rows_avx512(const ForestView& f, const Ra
     for (size_t k = 0; k < D; ++k) {
       const RankLevel& Q = lv[k];
       const int16_t* T = p.thr.data() + Q.at;
-      const int16_t* S = p.slot.data() + Q.at;
-      __m512i tv[NB], sv[NB];
+      __m512i tv[NB];
       if (k == 0) {
-        for (int b = 0; b < NB; ++b) {
-          tv[b] = _mm512_set1_epi16(T[0]);
-          sv[b] = _mm512_setzero_si512();
-        }
+        for (int b = 0; b < NB; ++b) tv[b] = _mm512_set1_epi16(T[0]);
       } else {
         const __m512i* e = k < P ? j : c;
         switch (Q.cap) {
           case 32:
-            for (int b = 0; b < NB; ++b) {
-              tv[b] = lookup16<32>(T, e[b]);
-              sv[b] = lookup16<32>(S, e[b]);
-            }
+            for (int b = 0; b < NB; ++b) tv[b] = lookup16<32>(T, e[b]);
             break;
           case 64:
-            for (int b = 0; b < NB; ++b) {
-              tv[b] = lookup16<64>(T, e[b]);
-              sv[b] = lookup16<64>(S, e[b]);
-            }
+            for (int b = 0; b < NB; ++b) tv[b] = lookup16<64>(T, e[b]);
             break;
           default:
-            for (int b = 0; b < NB; ++b) {
-              tv[b] = lookup16<128>(T, e[b]);
-              sv[b] = lookup16<128>(S, e[b]);
-            }
+            for (int b = 0; b < NB; ++b) tv[b] = lookup16<128>(T, e[b]);
         }
       }
       __mmask32 right[NB];
 #define NADIR_PICK(M) \
-  for (int b = 0; b < NB; ++b) right[b] = _mm512_cmpgt_epi16_mask(pick_rank<M>(xr + b * 32 * nf, Q.col, sv[b]), tv[b])
+  for (int b = 0; b < NB; ++b) right[b] = _mm512_cmpgt_epi16_mask(pick_rank<M>(xr + b * 32 * nf, Q.col, tv[b]), tv[b])
       switch (Q.m) {
         case 1: NADIR_PICK(1); break;
         case 2: NADIR_PICK(2); break;
@@ -1154,9 +1155,10 @@ NADIR_TARGET_AVX512VBMI void rank_plan_rows_avx512(const ForestView& f, const Ra
 }
 
 
-// All rows through the rank plan; a last partial block is scored from a zero-padded copy.
+// All rows through the rank plan, NB blocks of 32 at a time; the rest goes as one pass of fewer
+// blocks, the last one scored from a zero-padded copy.
 NADIR_TARGET_AVX512VBMI void score_rank_avx512(const ForestView& f, const RankPlan& p, const float* x, size_t rows, float* out, double scale) {
-  constexpr int NB = 4;
+  constexpr int NB = 6;
   const size_t nf = f.n_features;
   alignas(64) int16_t xr[NB * 32 * kRankMaxFeatures];
   size_t i = 0;
@@ -1164,18 +1166,27 @@ NADIR_TARGET_AVX512VBMI void score_rank_avx512(const ForestView& f, const RankPl
     rank_rows_avx512(p, x + i * nf, nf, NB, xr);
     rank_plan_rows_avx512<NB>(f, p, xr, out + i, scale);
   }
-  for (; i + 32 <= rows; i += 32) {
-    rank_rows_avx512(p, x + i * nf, nf, 1, xr);
-    rank_plan_rows_avx512<1>(f, p, xr, out + i, scale);
+  if (i == rows) return;
+  const size_t left = rows - i, blocks = (left + 31) / 32;
+  std::vector<float> pad;
+  const float* src = x + i * nf;
+  if (left % 32) {
+    pad.assign(blocks * 32 * nf, 0.0f);
+    std::copy(src, src + left * nf, pad.begin());
+    src = pad.data();
   }
-  if (i < rows) {
-    float pad[32 * kRankMaxFeatures] = {};
-    float part[32];
-    std::copy(x + i * nf, x + rows * nf, pad);
-    rank_rows_avx512(p, pad, nf, 1, xr);
-    rank_plan_rows_avx512<1>(f, p, xr, part, scale);
-    std::copy(part, part + (rows - i), out + i);
+  rank_rows_avx512(p, src, nf, blocks, xr);
+  alignas(64) float part[NB * 32];
+  static_assert(NB == 6, "one case per block count up to NB");
+  switch (blocks) {
+    case 1: rank_plan_rows_avx512<1>(f, p, xr, part, scale); break;
+    case 2: rank_plan_rows_avx512<2>(f, p, xr, part, scale); break;
+    case 3: rank_plan_rows_avx512<3>(f, p, xr, part, scale); break;
+    case 4: rank_plan_rows_avx512<4>(f, p, xr, part, scale); break;
+    case 5: rank_plan_rows_avx512<5>(f, p, xr, part, scale); break;
+    default: rank_plan_rows_avx512<NB>(f, p, xr, part, scale); break;  // 161..191 rows
   }
+  std::copy(part, part + left, out + i);
 }
 
 NADIR_TARGET_AVX512 void score_axis_avx512(const ForestView& f, const ForestPlan* plan, const float* x, size_t rows, float* out, double scale) {
