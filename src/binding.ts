@@ -20,7 +20,7 @@ export interface Native {
   ecodScoreReference(X: F32, rows: number, cols: number, sorted: F32, table: Float64Array, skewness: Float64Array, aggregate: number, out: F32, contrib: F32 | null): void;
   forestFit(
     x: F32, rows: number, cols: number, trees: number, sampleSize: number, depth: number, extensionLevel: number, seed: number, threads: number,
-  ): Promise<{ feature?: Int32Array; threshold?: F32; normal?: F32; offset?: F32; leaf: F32; count: Int32Array; scores: F32; plan: ForestPlanHandle | null }>;
+  ): Promise<{ feature?: Int32Array; threshold?: F32; normal?: F32; offset?: F32; leaf: F32; count: Int32Array; scores: F32; plan?: ForestPlanHandle }>;
   forestScore(x: F32, rows: number, cols: number, trees: number, depth: number, sampleSize: number, feature: Int32Array | null, threshold: F32 | null, normal: F32 | null, offset: F32 | null, leaf: F32, out: F32, threads: number, plan?: ForestPlanHandle | null): void;
   forestScoreAsync(x: F32, rows: number, cols: number, trees: number, depth: number, sampleSize: number, feature: Int32Array | null, threshold: F32 | null, normal: F32 | null, offset: F32 | null, leaf: F32, out: F32, threads: number, plan?: ForestPlanHandle | null): Promise<F32>;
   /** Compiles a fitted axis-parallel forest for batch scoring on this CPU; null when no plan applies. */

@@ -155,13 +155,14 @@ Napi::Value ForestFit(const Napi::CallbackInfo& info) {
   const size_t rows = in.rows, cols = in.cols;
   auto ref = Napi::Persistent(result);
   auto holder = std::make_shared<Napi::ObjectReference>(std::move(ref));
-  // The forest is compiled once here for the calibration scores and handed back for later batches.
+  // When the calibration batch is big enough to pay for compiling the forest, that is done once
+  // here and the plan handed back for later batches (else the first big score call compiles it).
   auto plan = std::make_shared<std::shared_ptr<const ForestBatchPlan>>();
   return Job::Start(
       env,
       [=] {
         forest_fit(x, rows, cols, p, out);
-        *plan = forest_batch_plan(view);
+        if (cal_rows >= kForestPlanMinRows) *plan = forest_batch_plan(view);
         if (cal_rows == rows) return forest_score(view, x, rows, s, p.threads, plan->get());
         std::vector<float> sample(cal_rows * cols);
         for (size_t k = 0; k < cal_rows; ++k) {
@@ -172,7 +173,7 @@ Napi::Value ForestFit(const Napi::CallbackInfo& info) {
       },
       [holder, plan](Napi::Env env) {
         Napi::Object r = holder->Value();
-        r.Set("plan", plan_value(env, *plan));
+        if (*plan) r.Set("plan", plan_value(env, *plan));
         return r;
       },
       {info[0], result});

@@ -647,7 +647,7 @@ NADIR_TARGET_AVX512 void transpose16_avx512(const float* x, size_t nf, size_t bl
 // the level's columns with blends (up to 8 of them; a gather beyond). Every comparison is still
 // x[f] > t with the same x and t as the reference, so scores are bit-identical to it.
 constexpr size_t kPlanMaxFeatures = 16;
-constexpr size_t kPlanMinRows = 2048;  // building a plan costs about as much as scoring 200-1000 rows
+constexpr size_t kPlanMinRows = kForestPlanMinRows;  // compiling costs about as much as scoring 200-1000 rows
 constexpr size_t kPlanUseRows = 32;    // a given (prebuilt) plan is used from this batch size on
 constexpr size_t kPlanPositional = 5;  // levels 0..4 (up to 16 nodes) are indexed by position
 
@@ -923,7 +923,8 @@ bool build_rank_plan(const ForestView& f, RankPlan& p) {
       float* val = p.leaf_val.data() + t * 64;
       size_t n = 0;
       for (size_t g = 0; g < L && n <= 64; ++g) {
-        size_t c = 0;
+        // Leaves below one external node repeat its value: most match the previous leaf.
+        size_t c = g > 0 && std::memcmp(lf + g - 1, lf + g, 4) == 0 ? p.leaf_code[t * 256 + g - 1] : 0;
         while (c < n && std::memcmp(val + c, lf + g, 4) != 0) ++c;
         if (c == n && n++ < 64) val[c] = lf[g];
         if (c < 64) p.leaf_code[t * 256 + g] = static_cast<uint8_t>(c);

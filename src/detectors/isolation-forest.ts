@@ -38,12 +38,13 @@ interface Forest {
   count: Int32Array;
   /**
    * The forest compiled for batch scoring on this CPU (native, derived from the arrays above and never
-   * saved): from fit, or built on the first big batch after a load; null when none applies.
+   * saved): from fit when it scored a big calibration batch, else built on the first batch of at least
+   * PLAN_BUILD_ROWS rows; null when none applies, undefined until built.
    */
   plan?: ForestPlanHandle | null;
 }
 
-/** Batches from this size on compile a loaded forest (once; it costs about as much as scoring a few hundred rows). */
+/** Batches from this size on compile the forest (once; it costs about as much as scoring a few hundred rows). */
 const PLAN_BUILD_ROWS = 512;
 
 /**

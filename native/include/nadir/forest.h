@@ -80,6 +80,8 @@ void forest_score(const ForestView& f, const float* x, size_t rows, float* out, 
 // (about as costly as scoring a few hundred rows) and reused by every call; null when no plan
 // applies (hyperplane forests, no AVX-512, too many features).
 std::shared_ptr<const ForestBatchPlan> forest_batch_plan(const ForestView& f);
+// forest_score compiles the forest for a call without a plan from this many rows on.
+constexpr size_t kForestPlanMinRows = 2048;
 // The scalar reference (single thread).
 void forest_score_scalar(const ForestView& f, const float* x, size_t rows, float* out);
 
