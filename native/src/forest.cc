@@ -840,19 +840,24 @@ NADIR_TARGET_AVX512 void plan_rows_avx512(const ForestView& f, const ForestPlan&
 
 // A comparison x[f] > t only depends on where x falls among the forest's thresholds on feature f:
 // with R(x) = #{thresholds u of f : u < x} and r(t) = R(t) for a threshold t, x > t exactly when
-// R(x) > r(t) (NaN and -inf get 0 and never go right; a padded split gets r = 32767, above any R).
-// Once a block of rows is mapped to ranks (a search per value), the traversal runs on 16-bit words:
-// 32 rows per vector, the same per-level scheme as the float plan above (positions, then numbered
-// live nodes; thresholds and slots looked up with vpermw; the column picked by blends), at half the
-// instructions per row. Decisions are the reference's, so scores are bit-identical to it. Needs
-// n_features <= 32, at most kRankMax thresholds per feature and at most 128 live nodes per level.
+// R(x) > r(t) (NaN and -inf get 0 and never go right; a padded split gets 32767, above any R).
+// Once a block of rows is mapped to ranks (a search per value, rank_rows_avx512), the traversal
+// runs on 16-bit words, 32 rows per vector: the per-level scheme of the float plan above, with
+// every level of the default depth (<= 8) looked up by position in registers (vpermw / vpermt2w:
+// up to 128 words without a gather), deeper levels numbered; the rank and the slot share one word
+// (rank << shift | slot), so one lookup gives both; the column is picked by blends; leaves are
+// read by byte code (vpermi2b) and value (vpermi2ps) instead of a gather. Decisions are the
+// reference's, so scores are bit-identical to it. The plan needs AVX-512 VBMI, n_features <= 32,
+// at most 128 live nodes per level and ranks that fit 15 bits beside the slot; other forests use
+// the float plan or the kernels above.
 constexpr size_t kRankMaxFeatures = 32;
-constexpr size_t kRankPositional = 6;  // levels 0..5 (up to 32 nodes, one register of words)
+constexpr size_t kRankPositional = 8;  // levels 0..7 (up to 128 nodes: one to four registers of words) by position
 constexpr int kRankMax = 32766;
 constexpr int16_t kRankNever = 32767;
+constexpr size_t kRankKeys = 16;  // keys per node of the rank search tree (16 or 32; 32 measured slower)
 
 struct RankLevel {
-  uint32_t at = 0;      // first entry in RankPlan::thr and ::slot (cap entries) and ::child (2 cap)
+  uint32_t at = 0;      // first entry in RankPlan::thr (cap entries) and ::child (2 cap)
   uint32_t cap = 32;    // 32, 64 or 128 entries
   uint32_t m = 1;       // distinct features rounded up to 1, 2, 4, 8, 16 or 32
   uint8_t col[32] = {};  // the slots' features
@@ -864,10 +869,10 @@ struct RankPlan {
   // R(x) << shift, so R(x) << shift > thr exactly when R(x) > r(t)).
   std::vector<int16_t> thr, child;
   uint32_t shift = 0;
-  // Per feature, its sorted distinct thresholds A as an implicit search tree of 16-key nodes and
-  // fanout 17 (levels 0..h-1 from search_at[f]; level l has 17^l nodes): node n of level l holds the
-  // keys at (k + 1) 17^(h-1-l) - 1 of its range, k < 16, padded with +inf. The number of keys below
-  // x in each visited node, read as base-17 digits, is R(x).
+  // Per feature, its sorted distinct thresholds A as an implicit search tree of W-key nodes and
+  // fanout F = W + 1 (W = kRankKeys; levels 0..h-1 from search_at[f]; level l has F^l nodes): node n
+  // of level l holds the keys at (k + 1) F^(h-1-l) - 1 of its range, k < W, padded with +inf. The
+  // number of keys below x in each visited node, read as base-F digits, is R(x).
   std::vector<float> search;
   std::vector<uint32_t> search_at, search_h;
   // Leaves without gathers (depth <= 8, AVX-512 VBMI): per tree, a byte code per leaf position
@@ -902,14 +907,15 @@ bool build_rank_plan(const ForestView& f, RankPlan& p) {
     std::sort(v.begin(), v.end());
     v.erase(std::unique(v.begin(), v.end()), v.end());
     most = std::max(most, v.size());
-    size_t h = 1, span = 17;  // span = 17^h: the tree holds span - 1 keys
-    while (span - 1 < v.size()) ++h, span *= 17;
+    constexpr size_t W = kRankKeys, F = kRankKeys + 1;
+    size_t h = 1, span = F;  // span = F^h: the tree holds span - 1 keys
+    while (span - 1 < v.size()) ++h, span *= F;
     p.search_at[c] = static_cast<uint32_t>(p.search.size());
     p.search_h[c] = static_cast<uint32_t>(h);
-    for (size_t l = 0, nodes = 1, sub = span / 17; l < h; ++l, nodes *= 17, sub /= 17)
+    for (size_t l = 0, nodes = 1, sub = span / F; l < h; ++l, nodes *= F, sub /= F)
       for (size_t n = 0; n < nodes; ++n)
-        for (size_t k = 0; k < 16; ++k) {
-          const size_t at = n * sub * 17 + (k + 1) * sub - 1;
+        for (size_t k = 0; k < W; ++k) {
+          const size_t at = n * sub * F + (k + 1) * sub - 1;
           p.search.push_back(at < v.size() ? v[at] : kInf);
         }
   }
@@ -1014,10 +1020,15 @@ NADIR_TARGET_AVX512VBMI void rank_rows_avx512(const RankPlan& p, const float* x,
         n[i] = 0;
       }
       const float* tree = tree0;
-      for (uint32_t l = 0, nodes = 1; l < h; ++l, nodes *= 17) {
-        for (int i = 0; i < G; ++i)
-          n[i] = 17 * n[i] + static_cast<uint32_t>(__builtin_popcount(_mm512_cmp_ps_mask(_mm512_loadu_ps(tree + 16 * n[i]), v[i], _CMP_LT_OQ)));
-        tree += 16 * nodes;
+      constexpr uint32_t W = kRankKeys, F = kRankKeys + 1;
+      for (uint32_t l = 0, nodes = 1; l < h; ++l, nodes *= F) {
+        for (int i = 0; i < G; ++i) {
+          const float* node = tree + W * n[i];
+          uint32_t below = _mm512_cmp_ps_mask(_mm512_loadu_ps(node), v[i], _CMP_LT_OQ);
+          if constexpr (W == 32) below |= static_cast<uint32_t>(_mm512_cmp_ps_mask(_mm512_loadu_ps(node + 16), v[i], _CMP_LT_OQ)) << 16;
+          n[i] = F * n[i] + static_cast<uint32_t>(__builtin_popcount(below));
+        }
+        tree += W * nodes;
       }
       int16_t* o = xr + (r / 32) * 32 * nf + c * 32 + r % 32;
       for (int i = 0; i < G; ++i) o[i] = static_cast<int16_t>(n[i] << p.shift);
