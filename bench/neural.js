@@ -39,7 +39,7 @@ function config(quick, argv = []) {
   };
   const cfg = quick
     ? { quick, epochs: 5, seeds: [1, 2], inferRows: 50000, inferReps: 3, inferMinS: 0.2, latencyCalls: 5000, tableEpochs: 10, tableLatencyCalls: 2000, minScoreS: 0.2 }
-    : { quick, epochs: 20, seeds: Array.from({ length: 50 }, (_, i) => i + 1), inferRows: 200000, inferReps: 7, inferMinS: 0.5, latencyCalls: 20000, tableEpochs: 100, tableLatencyCalls: 10000, minScoreS: 0.5 };
+    : { quick, epochs: 20, seeds: Array.from({ length: 200 }, (_, i) => i + 1), inferRows: 200000, inferReps: 7, inferMinS: 0.5, latencyCalls: 20000, tableEpochs: 100, tableLatencyCalls: 10000, minScoreS: 0.5 };
   if (arg('epochs') > 0) cfg.epochs = arg('epochs');
   if (arg('seeds') > 0) cfg.seeds = Array.from({ length: arg('seeds') }, (_, i) => i + 1);
   return cfg;

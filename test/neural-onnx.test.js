@@ -123,6 +123,10 @@ describe('neural detectors on ONNX Runtime', function () {
     assert.ok(maxRelDiff(b, a) <= 1e-5);
     assert.ok(maxRelDiff(b, base.scoreSync(X)) <= 1e-4);
     assert.ok(ticks > 0, 'the event loop did not run while workers scored');
+    // A second batch reuses the input buffers handed back by the workers (and ends in a partial chunk).
+    const X2 = synthetic({ rows: 5500, cols: 21, seed: 8 }).X;
+    assert.ok(maxRelDiff(await pooled.score(X2), await inline.score(X2)) <= 1e-5);
+    assert.ok(maxRelDiff(await pooled.score(X), a) <= 1e-5);
     await Promise.all([inline.close(), pooled.close()]);
   });
 

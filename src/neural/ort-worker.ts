@@ -19,8 +19,10 @@ export interface WorkerTask {
   fixedRows: number;
 }
 
+// The task's input buffer goes back with the reply (transferred, not copied), so the main thread can
+// fill it again for a later chunk instead of allocating fresh memory for every chunk.
 export type WorkerReply =
-  | { id: number; ok: true; arrays: Float32Array[] }
+  | { id: number; ok: true; arrays: Float32Array[]; input: Float32Array }
   | { id: number; ok: false; error: string };
 
 async function main(): Promise<void> {
@@ -36,16 +38,18 @@ async function main(): Promise<void> {
   parentPort!.postMessage({ ready: true });
   parentPort!.on('message', async (t: WorkerTask) => {
     try {
+      // t.data may be longer than the task (a reused buffer): the task's rows come first.
+      const data = t.data.length === t.rows * t.cols ? t.data : t.data.subarray(0, t.rows * t.cols);
       const chunks = planChunks(t.rows, t.batchSize, t.fixedRows);
       const asm = new Assembler(t.rows, t.outputs, chunks.length);
       for (const c of chunks) {
-        const feeds = { [t.input]: new ort.Tensor('float32', chunkInput(t.data, t.cols, c), [c.fed, t.cols]) };
+        const feeds = { [t.input]: new ort.Tensor('float32', chunkInput(data, t.cols, c), [c.fed, t.cols]) };
         const res = await session.run(feeds, t.outputs);
         asm.put(c, t.outputs.map((o) => res[o]?.data));
       }
       const { arrays } = asm.results();
-      const transfer = [...new Set(arrays.map((a) => a.buffer as ArrayBuffer))];
-      parentPort!.postMessage({ id: t.id, ok: true, arrays } as WorkerReply, transfer);
+      const transfer = [...new Set([...arrays.map((a) => a.buffer as ArrayBuffer), t.data.buffer as ArrayBuffer])];
+      parentPort!.postMessage({ id: t.id, ok: true, arrays, input: t.data } as WorkerReply, transfer);
     } catch (e) {
       parentPort!.postMessage({ id: t.id, ok: false, error: (e as Error).message } as WorkerReply);
     }

@@ -169,7 +169,7 @@ interface PoolWorker {
 
 interface PendingTask {
   task: WorkerTask;
-  resolve: (a: Float32Array[]) => void;
+  resolve: (r: { arrays: Float32Array[]; input: Float32Array }) => void;
   reject: (e: Error) => void;
 }
 
@@ -205,7 +205,8 @@ class WorkerPool {
     this.ready.catch((e) => { this.failed = e; });
   }
 
-  async run(task: Omit<WorkerTask, 'id'>): Promise<Float32Array[]> {
+  /** Runs a task; resolves with its outputs and its input buffer, handed back for reuse. */
+  async run(task: Omit<WorkerTask, 'id'>): Promise<{ arrays: Float32Array[]; input: Float32Array }> {
     await this.ready;
     if (this.failed) throw this.failed;
     return new Promise((resolve, reject) => {
@@ -231,7 +232,7 @@ class WorkerPool {
     if (!p) return;
     this.inFlight.delete(r.id);
     w.busy = false;
-    if (r.ok) p.resolve(r.arrays);
+    if (r.ok) p.resolve({ arrays: r.arrays, input: r.input });
     else p.reject(new DataError(`ONNX Runtime could not run the model (in a worker thread): ${r.error}`));
     this.pump();
     this.unrefIfIdle();
@@ -344,7 +345,10 @@ export class OnnxSession {
   }
 
   private async runInWorkers(input: string, data: Float32Array, rows: number, cols: number, outputs: string[], fixedRows: number): Promise<RunResult> {
-    // Tasks of one chunk each, queued to whichever worker is free; each gets its own copy of its rows (transferred).
+    // Tasks of one chunk each, queued to whichever worker is free. A task's rows are copied into a
+    // buffer that is transferred to the worker and back with the reply, then refilled for a later
+    // task: the copies land in memory already touched (fresh pages are slow to fault in) and the
+    // worker reads them in place.
     let step = this.batchSize;
     if (fixedRows > 0) step = Math.max(1, Math.floor(step / fixedRows)) * fixedRows;
     const nParts = Math.ceil(rows / step);
@@ -357,9 +361,12 @@ export class OnnxSession {
       while (next < nParts && failed === undefined) {
         const s = next++ * step;
         const r = Math.min(step, rows - s);
+        const buf = this.takeBuffer(step * cols);
+        buf.set(data.subarray(s * cols, (s + r) * cols));
         try {
-          const arrays = await this.pool!.run({ input, outputs, data: data.slice(s * cols, (s + r) * cols), rows: r, cols, batchSize: step, fixedRows });
-          if (failed === undefined) putChecked(asm, { start: s, rows: r, fed: r }, arrays);
+          const reply = await this.pool!.run({ input, outputs, data: buf, rows: r, cols, batchSize: step, fixedRows });
+          this.giveBuffer(reply.input);
+          if (failed === undefined) putChecked(asm, { start: s, rows: r, fed: r }, reply.arrays);
         } catch (e) {
           if (failed === undefined) failed = e;
         }
@@ -368,6 +375,21 @@ export class OnnxSession {
     await Promise.all(Array.from({ length: Math.min(nParts, this.workers * 2) }, lane));
     if (failed !== undefined) throw failed;
     return asm.results();
+  }
+
+  // Input buffers for worker tasks, kept between batches (at most two per worker, the tasks in flight).
+  private spare: Float32Array[] = [];
+
+  private takeBuffer(length: number): Float32Array {
+    while (this.spare.length) {
+      const b = this.spare.pop()!;
+      if (b.length === length) return b;
+    }
+    return new Float32Array(length);
+  }
+
+  private giveBuffer(b: Float32Array): void {
+    if (b instanceof Float32Array && b.byteLength > 0 && this.spare.length < 2 * this.workers) this.spare.push(b);
   }
 
   /**
@@ -399,6 +421,7 @@ export class OnnxSession {
   async close(): Promise<void> {
     const pool = this.pool;
     this.pool = undefined;
+    this.spare = [];
     if (pool) await pool.close();
     const main = this.mainSession;
     this.mainSession = undefined;
