@@ -174,12 +174,15 @@ describe('IsolationForest', () => {
       { rows: 2100, cols: 4, trees: 5, maxDepth: 3 },
       { rows: 2050, cols: 1, trees: 3, maxDepth: 6 },
       // The rank plan (AVX-512 VBMI; the plan fit returns is used from 32 rows on): up to 32
-      // features, levels picking among up to 32 columns, remainders of 1-6 blocks of 32 rows with a
-      // padded last block, depth above 8 (gathered leaves) and tables of 64 / 128 entries.
+      // features, levels picking among up to 32 columns, passes of 5 blocks of 32 rows and
+      // remainders of 1-5 blocks with a padded last block, depth above 8 (gathered leaves, numbered
+      // levels) and tables of 64 / 128 entries.
       { rows: 1831, cols: 21, trees: 40 },
       { rows: 389, cols: 32, trees: 12, maxDepth: 10 },
       { rows: 1200, cols: 27, trees: 6, maxDepth: 9, sampleSize: 1024 },
       { rows: 45, cols: 17, trees: 8 },
+      { rows: 430, cols: 12, trees: 5 },
+      { rows: 320, cols: 7, trees: 5 },
     ];
     for (const c of cases) {
       it(`every level gives identical scores (${JSON.stringify(c)})`, async () => {

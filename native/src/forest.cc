@@ -1036,9 +1036,9 @@ NADIR_TARGET_AVX512VBMI void rank_rows_avx512(const RankPlan& p, const float* x,
   }
 }
 
-// acc[2b], acc[2b+1] += the leaf values at positions j[b] (words < 256), looked up by byte code
+// acc[32b .. 32b+31] += the leaf values at positions j[b] (words < 256), looked up by byte code
 // (two vpermi2b) and value (vpermi2ps): no gathers. Same value, same order as the gather.
-NADIR_TARGET_AVX512VBMI inline void leaf_add_vbmi(const uint8_t* code, const float* val, int n, const __m512i* j, __m512* acc, int nb) {
+NADIR_TARGET_AVX512VBMI inline void leaf_add_vbmi(const uint8_t* code, const float* val, int n, const __m512i* j, float* acc, int nb) {
   const __m512i C0 = _mm512_loadu_si512(code), C1 = _mm512_loadu_si512(code + 64);
   const __m512i C2 = _mm512_loadu_si512(code + 128), C3 = _mm512_loadu_si512(code + 192);
   const __m512 V0 = _mm512_loadu_ps(val), V1 = _mm512_loadu_ps(val + 16);
@@ -1053,8 +1053,8 @@ NADIR_TARGET_AVX512VBMI inline void leaf_add_vbmi(const uint8_t* code, const flo
       v0 = _mm512_mask_blend_ps(_mm512_test_epi32_mask(c0, b5), v0, _mm512_permutex2var_ps(V2, c0, V3));
       v1 = _mm512_mask_blend_ps(_mm512_test_epi32_mask(c1, b5), v1, _mm512_permutex2var_ps(V2, c1, V3));
     }
-    acc[2 * b] = _mm512_add_ps(acc[2 * b], v0);
-    acc[2 * b + 1] = _mm512_add_ps(acc[2 * b + 1], v1);
+    _mm512_store_ps(acc + 32 * b, _mm512_add_ps(_mm512_load_ps(acc + 32 * b), v0));
+    _mm512_store_ps(acc + 32 * b + 16, _mm512_add_ps(_mm512_load_ps(acc + 32 * b + 16), v1));
   }
 }
 
@@ -1088,8 +1088,8 @@ template <int NB>
 NADIR_TARGET_AVX512VBMI void rank_plan_rows_avx512(const ForestView& f, const RankPlan& p, const int16_t* xr, float* out, double scale) {
   const size_t L = f.leaves(), nf = f.n_features, D = f.depth, P = std::min(D, kRankPositional);
   const __m512i one = _mm512_set1_epi16(1);
-  __m512 acc[2 * NB];
-  for (int b = 0; b < 2 * NB; ++b) acc[b] = _mm512_setzero_ps();
+  // The sums stay in memory (touched once per tree), leaving the registers to the level loop.
+  alignas(64) float acc[32 * NB] = {};
   for (int t = 0; t < f.trees; ++t) {
     const RankLevel* lv = p.level.data() + t * D;
     __m512i j[NB], c[NB];
@@ -1101,16 +1101,18 @@ NADIR_TARGET_AVX512VBMI void rank_plan_rows_avx512(const ForestView& f, const Ra
       if (k == 0) {
         for (int b = 0; b < NB; ++b) tv[b] = _mm512_set1_epi16(T[0]);
       } else {
-        const __m512i* e = k < P ? j : c;
+        // Entries by position, or by number (values, not a pointer to j or c: that would keep the
+        // arrays in memory).
+        const bool pos = k < P;
         switch (Q.cap) {
           case 32:
-            for (int b = 0; b < NB; ++b) tv[b] = lookup16<32>(T, e[b]);
+            for (int b = 0; b < NB; ++b) tv[b] = lookup16<32>(T, pos ? j[b] : c[b]);
             break;
           case 64:
-            for (int b = 0; b < NB; ++b) tv[b] = lookup16<64>(T, e[b]);
+            for (int b = 0; b < NB; ++b) tv[b] = lookup16<64>(T, pos ? j[b] : c[b]);
             break;
           default:
-            for (int b = 0; b < NB; ++b) tv[b] = lookup16<128>(T, e[b]);
+            for (int b = 0; b < NB; ++b) tv[b] = lookup16<128>(T, pos ? j[b] : c[b]);
         }
       }
       __mmask32 right[NB];
@@ -1155,22 +1157,18 @@ NADIR_TARGET_AVX512VBMI void rank_plan_rows_avx512(const ForestView& f, const Ra
     for (int b = 0; b < NB; ++b) {
       const __m512i lo = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(j[b]));
       const __m512i hi = _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(j[b], 1));
-      acc[2 * b] = _mm512_add_ps(acc[2 * b], _mm512_i32gather_ps(lo, lf, 4));
-      acc[2 * b + 1] = _mm512_add_ps(acc[2 * b + 1], _mm512_i32gather_ps(hi, lf, 4));
+      _mm512_store_ps(acc + 32 * b, _mm512_add_ps(_mm512_load_ps(acc + 32 * b), _mm512_i32gather_ps(lo, lf, 4)));
+      _mm512_store_ps(acc + 32 * b + 16, _mm512_add_ps(_mm512_load_ps(acc + 32 * b + 16), _mm512_i32gather_ps(hi, lf, 4)));
     }
   }
-  alignas(64) float sums[16];
-  for (int b = 0; b < 2 * NB; ++b) {
-    _mm512_store_ps(sums, acc[b]);
-    for (int l = 0; l < 16; ++l) out[b * 16 + l] = finish(sums[l], scale);
-  }
+  for (int l = 0; l < 32 * NB; ++l) out[l] = finish(acc[l], scale);
 }
 
 
 // All rows through the rank plan, NB blocks of 32 at a time; the rest goes as one pass of fewer
 // blocks, the last one scored from a zero-padded copy.
 NADIR_TARGET_AVX512VBMI void score_rank_avx512(const ForestView& f, const RankPlan& p, const float* x, size_t rows, float* out, double scale) {
-  constexpr int NB = 6;
+  constexpr int NB = 5;  // measured best of 4..8 (fewer: latency-bound; more: spills)
   const size_t nf = f.n_features;
   alignas(64) int16_t xr[NB * 32 * kRankMaxFeatures];
   size_t i = 0;
@@ -1189,14 +1187,13 @@ NADIR_TARGET_AVX512VBMI void score_rank_avx512(const ForestView& f, const RankPl
   }
   rank_rows_avx512(p, src, nf, blocks, xr);
   alignas(64) float part[NB * 32];
-  static_assert(NB == 6, "one case per block count up to NB");
+  static_assert(NB == 5, "one case per block count up to NB");
   switch (blocks) {
     case 1: rank_plan_rows_avx512<1>(f, p, xr, part, scale); break;
     case 2: rank_plan_rows_avx512<2>(f, p, xr, part, scale); break;
     case 3: rank_plan_rows_avx512<3>(f, p, xr, part, scale); break;
     case 4: rank_plan_rows_avx512<4>(f, p, xr, part, scale); break;
-    case 5: rank_plan_rows_avx512<5>(f, p, xr, part, scale); break;
-    default: rank_plan_rows_avx512<NB>(f, p, xr, part, scale); break;  // 161..191 rows
+    default: rank_plan_rows_avx512<NB>(f, p, xr, part, scale); break;  // 129..159 rows
   }
   std::copy(part, part + left, out + i);
 }
