@@ -13,6 +13,11 @@ export interface Native {
   firstNonFinite(x: F32): number;
   reconError(x: F32, r: F32, rows: number, cols: number, kind: number, out: F32, contrib: F32 | null): void;
   calibrate(scores: F32, quantiles: F32, mean: number, std: number, kind: number, tieBreak: number, out: F32): void;
+  /** One cascade stage's pass (src/hybrid/cascade.ts): scale, decide into out/stage, gather the rows sent on (band null: the last stage decides all). */
+  cascadeRoute(
+    scores: F32, quantiles: F32, mean: number, std: number, tieBreak: number, band: Float64Array | null,
+    rows: Int32Array | null, lo: Float64Array | null, span: Float64Array | null, x: F32 | null, cols: number, out: F32, stage: Uint8Array, index: number,
+  ): { forwarded: number; normal: number; rows?: Int32Array; lo?: Float64Array; span?: Float64Array; data?: F32 };
   ecodFit(X: F32, rows: number, cols: number, threads: number): Promise<{ sorted: F32; skewness: Float64Array }>;
   ecodTailTable(n: number): Float64Array;
   ecodScore(X: F32, rows: number, cols: number, sorted: F32, table: Float64Array, skewness: Float64Array, aggregate: number, out: F32, contrib: F32 | null): void;

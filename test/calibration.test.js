@@ -1,7 +1,7 @@
 'use strict';
 const assert = require('assert');
 const nadir = require('..');
-const { synthetic, shipped, tmpFile, rng, gaussian } = require('./helpers');
+const { synthetic, shipped, tmpFile, rng, gaussian, atEachLevel } = require('./helpers');
 const { ZToy, IdentityToy, realDetectors } = require('./toy-detectors');
 
 const METHODS = ['ecdf', 'zscore', 'unify', 'minmax'];
@@ -97,6 +97,34 @@ describe('calibration', () => {
       for (let i = 0; i < s.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
       assert.ok(worst <= 1e-6, `${m}: native differs from the reference by ${worst}`);
     }
+  });
+
+  it('the ecdf kernel (counting search on SIMD levels) equals the scalar binary search exactly at every level', async () => {
+    const { native } = require('../dist/binding');
+    const r = rng(23);
+    const tables = [];
+    for (const n of [1001, 1024, 37, 2, 3000]) {
+      const q = new Float32Array(n);
+      for (let k = 0; k < n; k++) q[k] = k < n / 4 ? -1 : Math.exp((6 * k) / n) - 1;
+      for (let k = Math.floor(n / 2); k < Math.floor(n / 2) + 20 && k < n; k++) q[k] = q[Math.floor(n / 2)]; // a flat run
+      tables.push(q);
+    }
+    const s = Float32Array.from({ length: 3001 }, (_, i) => (i % 7 === 0 ? tables[0][(i * 13) % 1001] : (r() - 0.2) * 500));
+    s[5] = NaN;
+    s[6] = -Infinity;
+    s[7] = Infinity;
+    s[8] = -0;
+    const runs = await atEachLevel(() =>
+      tables.flatMap((q) =>
+        [0, 4].flatMap((kind) => [s, s.subarray(0, 20)].map((x) => {
+          const out = new Float32Array(x.length);
+          native.calibrate(x, q, 0.5, 2, kind, 0.01, out);
+          return out;
+        })),
+      ),
+    );
+    for (const run of runs.slice(1))
+      run.result.forEach((out, j) => assert.deepStrictEqual(out, runs[0].result[j], `${run.level} differs from scalar (case ${j})`));
   });
 
   it('bad methods are named', async () => {

@@ -3,6 +3,7 @@ const assert = require('assert');
 const nadir = require('..');
 const { synthetic, shipped, tmpFile, maxAbsDiff } = require('./helpers');
 const { ZToy, MaxToy, realDetectors } = require('./toy-detectors');
+const { native } = require('../dist/binding');
 
 const count = (stage, i) => stage.reduce((a, s) => a + (s === i ? 1 : 0), 0);
 
@@ -121,6 +122,60 @@ describe('Cascade', () => {
     await assert.rejects(bad.explain(Q), (e) => e instanceof nadir.NadirError && /stages\[1\] \(MaxToy\) cannot give one/.test(e.message));
   });
 
+  it('scoring reproduces the training scores exactly (native routing), async and sync, small batches on the calling thread or not', async () => {
+    const { X } = synthetic({ rows: 2000, cols: 5, seed: 21 });
+    for (const syncBelow of [0, 131072]) {
+      const c = new nadir.Cascade({ stages: [new MaxToy(), new ZToy({ power: 1 }), new ZToy()], route: [{ budget: 0.4 }, { low: 0.2, high: 0.9 }], blend: 0.6, syncBelow });
+      const fitScores = await c.fitForRows(X);
+      const r = await c.scoreWithStage(X);
+      assert.strictEqual(maxAbsDiff(r.scores, fitScores), 0, `syncBelow ${syncBelow}`);
+      assert.deepStrictEqual(c.scoreWithStageSync(X), r);
+      assert.ok(count(r.stage, 2) > 0 && count(r.stage, 1) > 0 && count(r.stage, 0) > 0);
+      const st = c.stats.stages;
+      assert.strictEqual(st[0].decided + st[0].forwarded, 2 * 2000);
+      assert.strictEqual(st[1].rows, st[0].forwarded);
+      assert.strictEqual(st[0].decidedNormal + st[0].decidedAnomalous, st[0].decided);
+    }
+  });
+
+  it('the native routing pass rejects inconsistent arguments instead of crashing', () => {
+    const q = Float32Array.from({ length: 11 }, (_, k) => k / 10);
+    const scores = Float32Array.of(0.1, 0.5, 0.9);
+    const band = Float64Array.of(0.2, 0.8, 0.2, 0.8, 0.3);
+    const x = new Float32Array(6);
+    const ok = native.cascadeRoute(scores, q, 0.5, 0.3, 0.01, band, null, null, null, x, 2, new Float32Array(3), new Uint8Array(3), 0);
+    assert.strictEqual(ok.forwarded, 1);
+    assert.strictEqual(ok.normal, 1);
+    assert.deepStrictEqual(Array.from(ok.rows), [1]);
+    const lo = new Float64Array(3);
+    assert.throws(() => native.cascadeRoute(scores, q, 0.5, 0.3, 0.01, band, Int32Array.of(0, 1, 3), lo, lo, x, 2, new Float32Array(3), new Uint8Array(3), 1), /rows\[2\] = 3 is outside the 3 output rows/);
+    assert.throws(() => native.cascadeRoute(scores, q, 0.5, 0.3, 0.01, band, null, null, null, new Float32Array(5), 2, new Float32Array(3), new Uint8Array(3), 0), /x holds 5 values/);
+    assert.throws(() => native.cascadeRoute(scores, q, 0.5, 0.3, 0.01, band, null, null, null, x, 2, new Float32Array(2), new Uint8Array(2), 0), /scores has 3 rows but out only 2/);
+    assert.throws(() => native.cascadeRoute(scores, q, 0.5, 0.3, 0.01, Float64Array.of(1, 2), null, null, null, x, 2, new Float32Array(3), new Uint8Array(3), 0), /band/);
+  });
+
+  it('chooseFirstStage picks the candidate that agrees with the consensus, from unlabelled rows', async () => {
+    class Inverted extends ZToy {
+      scoreMatrixSync(m) {
+        return super.scoreMatrixSync(m).map((v) => -v);
+      }
+    }
+    const { X, labels } = synthetic({ rows: 1500, cols: 6, seed: 22 });
+    const good = new MaxToy();
+    const bad = new Inverted();
+    const choice = await nadir.chooseFirstStage([bad, good], new ZToy(), X);
+    assert.strictEqual(choice.index, 1);
+    assert.strictEqual(choice.stage, good);
+    assert.strictEqual(choice.agreement.length, 2);
+    assert.ok(choice.agreement[1] > 0.9 && choice.agreement[0] < 0.5, JSON.stringify(choice.agreement));
+    assert.ok(good.fitted && bad.fitted, 'unfitted candidates are fitted on X');
+    const c = await new nadir.Cascade({ stages: [choice.stage, new ZToy()], refit: false }).fit(X);
+    assert.ok(nadir.rocAuc(await c.score(X), labels) > 0.9);
+    await assert.rejects(nadir.chooseFirstStage([], new ZToy(), X), /non-empty array/);
+    await assert.rejects(nadir.chooseFirstStage([good, 3], new ZToy(), X), /candidates\[1\] must be a nadir detector/);
+    await assert.rejects(nadir.chooseFirstStage([good], new ZToy(), X, { contamination: 0.9 }), /contamination/);
+  });
+
   it('bad options are named', () => {
     const t = (o, re) => assert.throws(() => new nadir.Cascade(o), (e) => e instanceof nadir.OptionError && re.test(e.message), re.source);
     t(null, /Cascade options must be an object/);
@@ -134,6 +189,7 @@ describe('Cascade', () => {
     t({ stages: [new ZToy(), new ZToy(), new ZToy()], route: [{ budget: 0.1 }] }, /'route' has 1 entries but 3 stages need 2/);
     t({ stages: [new ZToy(), new ZToy()], blend: 1.5 }, /Expected a number in \[0, 1\] for Cascade option 'blend' but received 1\.5/);
     t({ stages: [new ZToy(), new ZToy()], refit: 'no' }, /Expected true or false for Cascade option 'refit'/);
+    t({ stages: [new ZToy(), new ZToy()], syncBelow: -1 }, /Cascade option 'syncBelow'/);
     t({ stages: [new ZToy(), new ZToy()], rout: {} }, /Unknown option 'rout' for Cascade\. Did you mean 'route'\?/);
   });
 });

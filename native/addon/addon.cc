@@ -13,6 +13,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   nadir::addon::RegisterCovariance(env, exports);
   nadir::addon::RegisterGan(env, exports);
   nadir::addon::RegisterSeq(env, exports);
+  nadir::addon::RegisterCascade(env, exports);
   return exports;
 }
 

@@ -11,4 +11,5 @@ void RegisterNn(Napi::Env env, Napi::Object exports);
 void RegisterCovariance(Napi::Env env, Napi::Object exports);
 void RegisterGan(Napi::Env env, Napi::Object exports);
 void RegisterSeq(Napi::Env env, Napi::Object exports);
+void RegisterCascade(Napi::Env env, Napi::Object exports);
 }  // namespace nadir::addon

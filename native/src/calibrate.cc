@@ -2,6 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "nadir/cpu.h"
+#if NADIR_X86
+#include <immintrin.h>
+#endif
 
 namespace nadir {
 
@@ -60,28 +67,107 @@ inline void ecdf8(const float* q, size_t n, const float* s, double* out) {
   }
 }
 
-inline void ecdf_all(const float* q, size_t n, const float* scores, size_t count, double* tmp8, float* out, double w,
-                     double mean, double sd, bool tie_break) {
+// The ecdf of one row from the position of the last knot <= v (the same arithmetic everywhere).
+inline double ecdf_at(const float* q, size_t n, double v, size_t lo) {
+  if (!(v > q[0])) return 0;
+  if (v >= q[n - 1]) return 1;
+  size_t hi = std::min(n - 1, lo + 1);
+  double span = static_cast<double>(q[hi]) - q[lo];
+  return (static_cast<double>(lo) + (span > 0 ? (v - q[lo]) / span : 0)) / static_cast<double>(n - 1);
+}
+
+inline float finish(double e, double s, double w, double mean, double sd, bool tie_break) {
+  if (tie_break) {
+    double z = (s - mean) / sd;
+    e = (1 - w) * e + w * (0.5 + 0.5 * z / (1 + std::fabs(z)));
+  }
+  return static_cast<float>(e);
+}
+
+#if NADIR_X86
+// Tables of up to 1024 knots (1001 for every detector's calibration) located by counting instead of
+// a binary search: the last knot <= v is (number of knots <= v) - 1. Level 1 counts the block
+// starts q[32 k] <= v (k >= 1) among 32 splitters, giving v's block b; level 2 counts the knots <= v
+// in that block. Knots past the end are +inf. Same positions as the binary search, flat runs included.
+struct CountTable {
+  static constexpr size_t kMax = 1024;
+  alignas(64) float splitters[32];
+  alignas(64) float knots[kMax];
+  explicit CountTable(const float* q, size_t n) {
+    const float inf = std::numeric_limits<float>::infinity();
+    for (size_t k = 0; k < kMax; k++) knots[k] = k < n ? q[k] : inf;
+    splitters[0] = inf;  // block 0 needs no splitter
+    for (size_t k = 1; k < 32; k++) splitters[k] = knots[32 * k];
+  }
+};
+
+#define NADIR_TARGET_AVX2_POPCNT __attribute__((target("avx2,fma,popcnt")))
+#define NADIR_TARGET_AVX512_POPCNT __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,popcnt")))
+
+NADIR_TARGET_AVX2_POPCNT static inline uint32_t count_le_avx2(const float* t, __m256 v) {
+  const uint32_t m0 = static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(_mm256_load_ps(t), v, _CMP_LE_OQ)));
+  const uint32_t m1 = static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(_mm256_load_ps(t + 8), v, _CMP_LE_OQ)));
+  const uint32_t m2 = static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(_mm256_load_ps(t + 16), v, _CMP_LE_OQ)));
+  const uint32_t m3 = static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(_mm256_load_ps(t + 24), v, _CMP_LE_OQ)));
+  return static_cast<uint32_t>(_mm_popcnt_u32(m0 | (m1 << 8) | (m2 << 16) | (m3 << 24)));
+}
+
+// Position of the last knot <= s[i] for in-range rows (others get some position, unused).
+NADIR_TARGET_AVX2_POPCNT static void positions_avx2(const CountTable& t, const float* s, size_t count, uint32_t* pos) {
+  for (size_t i = 0; i < count; i++) {
+    const __m256 v = _mm256_set1_ps(s[i]);
+    const uint32_t b = count_le_avx2(t.splitters, v);
+    const uint32_t c = count_le_avx2(t.knots + 32 * b, v);
+    pos[i] = 32 * b + (c > 0 ? c - 1 : 0);
+  }
+}
+
+NADIR_TARGET_AVX512_POPCNT static inline uint32_t count_le_avx512(const float* t, __m512 v) {
+  const uint32_t m0 = _mm512_cmp_ps_mask(_mm512_load_ps(t), v, _CMP_LE_OQ);
+  const uint32_t m1 = _mm512_cmp_ps_mask(_mm512_load_ps(t + 16), v, _CMP_LE_OQ);
+  return static_cast<uint32_t>(_mm_popcnt_u32(m0 | (m1 << 16)));
+}
+
+NADIR_TARGET_AVX512_POPCNT static void positions_avx512(const CountTable& t, const float* s, size_t count, uint32_t* pos) {
+  for (size_t i = 0; i < count; i++) {
+    const __m512 v = _mm512_set1_ps(s[i]);
+    const uint32_t b = count_le_avx512(t.splitters, v);
+    const uint32_t c = count_le_avx512(t.knots + 32 * b, v);
+    pos[i] = 32 * b + (c > 0 ? c - 1 : 0);
+  }
+}
+#endif
+
+// Scalar reference: binary searches, 8 rows in lockstep.
+inline void ecdf_all_scalar(const float* q, size_t n, const float* scores, size_t count, float* out, double w,
+                            double mean, double sd, bool tie_break) {
+  double tmp8[8];
   size_t i = 0;
   for (; i + 8 <= count; i += 8) {
     ecdf8(q, n, scores + i, tmp8);
-    for (int r = 0; r < 8; r++) {
-      double e = tmp8[r];
-      if (tie_break) {
-        double z = (scores[i + r] - mean) / sd;
-        e = (1 - w) * e + w * (0.5 + 0.5 * z / (1 + std::fabs(z)));
-      }
-      out[i + r] = static_cast<float>(e);
-    }
+    for (int r = 0; r < 8; r++) out[i + r] = finish(tmp8[r], scores[i + r], w, mean, sd, tie_break);
   }
-  for (; i < count; i++) {
-    double e = ecdf(q, n, scores[i]);
-    if (tie_break) {
-      double z = (scores[i] - mean) / sd;
-      e = (1 - w) * e + w * (0.5 + 0.5 * z / (1 + std::fabs(z)));
+  for (; i < count; i++) out[i] = finish(ecdf(q, n, scores[i]), scores[i], w, mean, sd, tie_break);
+}
+
+inline void ecdf_all(const float* q, size_t n, const float* scores, size_t count, float* out, double w, double mean,
+                     double sd, bool tie_break) {
+#if NADIR_X86
+  const Isa isa = active_isa();
+  // Building the table costs about 1000 copies: worth it from a few dozen rows.
+  if (isa != Isa::Scalar && n <= CountTable::kMax && count >= 32) {
+    CountTable t(q, n);
+    uint32_t pos[256];
+    for (size_t i = 0; i < count; i += 256) {
+      const size_t m = std::min<size_t>(256, count - i);
+      if (isa == Isa::Avx512) positions_avx512(t, scores + i, m, pos);
+      else positions_avx2(t, scores + i, m, pos);
+      for (size_t r = 0; r < m; r++) out[i + r] = finish(ecdf_at(q, n, scores[i + r], pos[r]), scores[i + r], w, mean, sd, tie_break);
     }
-    out[i] = static_cast<float>(e);
+    return;
   }
+#endif
+  ecdf_all_scalar(q, n, scores, count, out, w, mean, sd, tie_break);
 }
 
 }  // namespace
@@ -90,11 +176,9 @@ void calibrate_scores(const float* scores, size_t count, const float* q, size_t 
                       CalibrationKind kind, double w, float* out) {
   const double sd = std_dev > 0 ? std_dev : 1;
   switch (kind) {
-    case CalibrationKind::kEcdf: {
-      double tmp[8];
-      ecdf_all(q, n, scores, count, tmp, out, 0, mean, sd, false);
+    case CalibrationKind::kEcdf:
+      ecdf_all(q, n, scores, count, out, 0, mean, sd, false);
       break;
-    }
     case CalibrationKind::kZscore:
       for (size_t i = 0; i < count; i++) out[i] = static_cast<float>(0.5 * (1 + nadir_erf((scores[i] - mean) / sd / std::sqrt(2.0))));
       break;
@@ -108,11 +192,9 @@ void calibrate_scores(const float* scores, size_t count, const float* q, size_t 
         out[i] = span > 0 ? static_cast<float>(std::min(1.0, std::max(0.0, (scores[i] - lo) / span))) : 0.0f;
       break;
     }
-    case CalibrationKind::kTieBreak: {
-      double tmp[8];
-      ecdf_all(q, n, scores, count, tmp, out, w, mean, sd, true);
+    case CalibrationKind::kTieBreak:
+      ecdf_all(q, n, scores, count, out, w, mean, sd, true);
       break;
-    }
   }
 }
 

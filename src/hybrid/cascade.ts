@@ -1,9 +1,11 @@
+import { native } from '../binding';
 import { Matrix, MatrixLike } from '../data/matrix';
-import { ModelFileError, NadirError, OptionError } from '../errors';
-import { optBool, optNumber } from '../options';
+import { DataError, ModelFileError, NadirError, OptionError } from '../errors';
+import { optBool, optInt, optNumber } from '../options';
 import { Detector, DetectorOptions, DetectorState, detectorFromBytes, expectArray, quantileSorted, registerDetector } from '../detectors/base';
 import { calibrateTieBreak } from './calibration';
 import { scaleRows } from './combine';
+import { rocAuc } from '../metrics';
 
 /**
  * Which rows a stage decides and which it sends on. Both forms are read on the training rows that
@@ -34,6 +36,16 @@ export interface CascadeOptions extends DetectorOptions {
    * datasets (bench/hybrid.js), where the neural stage was often the weaker one.
    */
   blend?: number;
+  /**
+   * `score` scores a stage's rows right away, on the calling thread, when they hold at most this many
+   * values (rows x features); larger batches go through the stage's own asynchronous `score` (the
+   * thread pool, ONNX Runtime for a neural stage). Below about a hundred thousand values the hop to
+   * the pool and back (tens of microseconds on a busy machine) weighs on a cheap stage, and an
+   * expensive one still finishes within a millisecond or two (the default autoencoder's native
+   * forward pass: about 0.2 ms for 65536 values of 100 features, 1 ms for 65536 values of 9).
+   * 0 = always asynchronous. Default 131072.
+   */
+  syncBelow?: number;
 }
 
 /** Fitted band of one routing stage: raw-score edges and their positions on the cascade's scale. */
@@ -70,7 +82,7 @@ export interface CascadeStats {
 }
 
 const OWNER = 'Cascade';
-const KNOWN = ['route', 'refit', 'blend'] as const;
+const KNOWN = ['route', 'refit', 'blend', 'syncBelow'] as const;
 const LOADING = Symbol('loading');
 
 function stagesOf(options: unknown, loading: boolean): { stages: Detector[]; rest: Omit<CascadeOptions, 'stages'> } {
@@ -119,50 +131,78 @@ function parseRoute(spec: unknown, name: string): ParsedRoute {
 }
 
 /**
- * One routing pass (kept monomorphic and free of allocations: it runs over every row): decided rows get
- * their cascade score and stage, forwarded row positions go to `next`. Returns [forwarded, decided normal].
+ * A stage's scores for rows the cascade has already validated (finite, right width): the stage's own
+ * scoring methods without a second validation pass over the same rows.
  */
-function routeRows(
-  scores: Float32Array, scaled: Float32Array, lowRaw: number, highRaw: number, rows: Int32Array | null, lo: Float64Array | null, span: Float64Array | null,
-  out: Float32Array, stage: Uint8Array, i: number, next: Int32Array,
-): [number, number] {
-  const n = scores.length;
-  let nNext = 0;
-  let normal = 0;
-  if (rows === null || lo === null || span === null) {
-    for (let k = 0; k < n; k++) {
-      const s = scores[k];
-      if (s > lowRaw && s <= highRaw) next[nNext++] = k;
-      else {
-        out[k] = scaled[k];
-        stage[k] = i;
-        if (s <= lowRaw) normal++;
-      }
-    }
-  } else {
-    for (let k = 0; k < n; k++) {
-      const s = scores[k];
-      if (s > lowRaw && s <= highRaw) next[nNext++] = k;
-      else {
-        const r = rows[k];
-        out[r] = lo[k] + span[k] * scaled[k];
-        stage[r] = i;
-        if (s <= lowRaw) normal++;
-      }
-    }
-  }
-  return [nNext, normal];
+function stageScoreSync(det: Detector, m: Matrix): Float32Array {
+  return det['scoreMatrixSync'](m);
 }
 
-/** The last stage decides every row it receives. */
-function decideAll(scaled: Float32Array, rows: Int32Array | null, lo: Float64Array | null, span: Float64Array | null, out: Float32Array, stage: Uint8Array, i: number): [number, number] {
-  const n = scaled.length;
-  if (rows === null || lo === null || span === null) {
-    for (let k = 0; k < n; k++) { out[k] = scaled[k]; stage[k] = i; }
-  } else {
-    for (let k = 0; k < n; k++) { const r = rows[k]; out[r] = lo[k] + span[k] * scaled[k]; stage[r] = i; }
+function stageScore(det: Detector, m: Matrix): Promise<Float32Array> {
+  return det['scoreMatrix'](m);
+}
+
+/**
+ * One scoring run through the stages: `sub` holds the rows stage `i` must score next (null when done);
+ * `advance` takes their scores, decides what the stage decides and gathers the rest for the next stage
+ * in one pass.
+ */
+class Run {
+  i = 0;
+  sub: Matrix | null;
+  private readonly out: Float32Array;
+  private readonly stage: Uint8Array;
+  /** rows[k]: original index of the k-th row reaching stage i; lo/span place it on the scale (null at stage 0). */
+  private rows: Int32Array | null = null;
+  private lo: Float64Array | null = null;
+  private span: Float64Array | null = null;
+  private readonly stages: Detector[];
+  private readonly bandArrays: Float64Array[];
+  private readonly stats: CascadeStats;
+
+  constructor(c: Cascade, m: Matrix) {
+    ({ stages: this.stages, bandArrays: this.bandArrays, stats: this.stats } = c.runParts);
+    this.out = new Float32Array(m.rows);
+    this.stage = new Uint8Array(m.rows);
+    this.stats.calls++;
+    this.stats.rows += m.rows;
+    this.sub = m.rows > 0 ? m : null;
   }
-  return [0, 0];
+
+  result(): { scores: Float32Array; stage: Uint8Array } {
+    return { scores: this.out, stage: this.stage };
+  }
+
+  advance(scores: Float32Array, ms: number): void {
+    const i = this.i;
+    const sub = this.sub!;
+    const n = sub.rows;
+    const det = this.stages[i];
+    const st = this.stats.stages[i];
+    st.rows += n;
+    st.ms += ms;
+    const last = i === this.stages.length - 1;
+    const cal = det.calibrationTable;
+    // One native pass: scale, decide, and gather what goes on (see Cascade.forward for the placement).
+    const r = native.cascadeRoute(
+      scores, cal.quantiles, cal.mean, cal.std, TIE_BREAK, last ? null : this.bandArrays[i],
+      this.rows, this.lo, this.span, last ? null : sub.data, sub.cols, this.out, this.stage, i,
+    );
+    const nNext = r.forwarded;
+    st.decided += n - nNext;
+    if (last || nNext === 0) {
+      this.sub = null;
+      return;
+    }
+    st.decidedNormal += r.normal;
+    st.decidedAnomalous += n - nNext - r.normal;
+    st.forwarded += nNext;
+    this.rows = r.rows!;
+    this.lo = r.lo!;
+    this.span = r.span!;
+    this.sub = new Matrix(r.data!, nNext, sub.cols);
+    this.i = i + 1;
+  }
 }
 
 /** Index of the first element > x in ascending a. */
@@ -207,6 +247,9 @@ export class Cascade extends Detector<Omit<CascadeOptions, 'stages'> & DetectorO
   private statsValue: CascadeStats;
   private readonly refit: boolean;
   private readonly blend: number;
+  private readonly syncBelow: number;
+  /** The bands as the native routing pass reads them; rebuilt after fit or load. */
+  private bandArraysValue?: Float64Array[];
 
   constructor(options: CascadeOptions);
   /** @internal */
@@ -217,6 +260,7 @@ export class Cascade extends Detector<Omit<CascadeOptions, 'stages'> & DetectorO
     this.stagesValue = stages;
     this.refit = optBool(OWNER, 'refit', rest.refit, true);
     this.blend = optNumber(OWNER, 'blend', rest.blend, 0.3, 0, 1);
+    this.syncBelow = optInt(OWNER, 'syncBelow', rest.syncBelow, 131072, 0, 2 ** 31 - 1);
     const route = rest.route ?? { budget: 0.15 };
     if (Array.isArray(route)) {
       if (loading !== LOADING && route.length !== stages.length - 1)
@@ -307,6 +351,7 @@ export class Cascade extends Detector<Omit<CascadeOptions, 'stages'> & DetectorO
       reach = next;
     }
     this.bands = bands;
+    this.bandArraysValue = undefined;
     const out = new Float32Array(m.rows);
     const scaled = scores.map((s, i) => stageScale(this.stagesValue[i], s));
     for (let r = 0; r < m.rows; r++) {
@@ -352,90 +397,32 @@ export class Cascade extends Detector<Omit<CascadeOptions, 'stages'> & DetectorO
   }
 
   private runSync(m: Matrix): { scores: Float32Array; stage: Uint8Array } {
-    // The same routing, driven synchronously: every step resolves immediately.
-    const gen = this.routeSteps(m);
-    let step = gen.next();
-    while (!step.done) {
-      const { det, sub } = step.value;
+    const run = new Run(this, m);
+    while (run.sub) {
       const t0 = performance.now();
-      const s = det.scoreSync(sub);
-      step = gen.next({ scores: s, ms: performance.now() - t0 });
+      const s = stageScoreSync(this.stagesValue[run.i], run.sub);
+      run.advance(s, performance.now() - t0);
     }
-    return step.value;
+    return run.result();
   }
 
   private async drive(m: Matrix): Promise<{ scores: Float32Array; stage: Uint8Array }> {
-    const gen = this.routeSteps(m);
-    let step = gen.next();
-    while (!step.done) {
-      const { det, sub } = step.value;
+    const run = new Run(this, m);
+    while (run.sub) {
+      const det = this.stagesValue[run.i];
+      const sub: Matrix = run.sub;
       const t0 = performance.now();
-      const s = await det.score(sub);
-      step = gen.next({ scores: s, ms: performance.now() - t0 });
+      // A small batch costs less scored here than the hop to the thread pool and back.
+      const s = sub.rows * sub.cols <= this.syncBelow ? stageScoreSync(det, sub) : await stageScore(det, sub);
+      run.advance(s, performance.now() - t0);
     }
-    return step.value;
+    return run.result();
   }
 
-  /** The routing as a generator: yields (stage, rows to score), receives their scores, returns the result. */
-  private *routeSteps(m: Matrix): Generator<{ det: Detector; sub: Matrix }, { scores: Float32Array; stage: Uint8Array }, { scores: Float32Array; ms: number }> {
-    const S = this.stagesValue.length;
-    const out = new Float32Array(m.rows);
-    const stage = new Uint8Array(m.rows);
-    const stats = this.statsValue;
-    stats.calls++;
-    stats.rows += m.rows;
-    // rows[k] is the original index of the k-th row reaching this stage; lo/span place it on the scale.
-    let rows: Int32Array | null = null;
-    let sub = m;
-    let lo: Float64Array | null = null;
-    let span: Float64Array | null = null;
-    for (let i = 0; i < S && sub.rows > 0; i++) {
-      const det = this.stagesValue[i];
-      const { scores, ms } = yield { det, sub };
-      const st = stats.stages[i];
-      st.rows += sub.rows;
-      st.ms += ms;
-      const last = i === S - 1;
-      const b = this.bands[i];
-      const scaled = stageScale(det, scores);
-      const n = sub.rows;
-      const next = new Int32Array(last ? 0 : n);
-      const counts: [number, number] = last
-        ? decideAll(scaled, rows, lo, span, out, stage, i)
-        : routeRows(scores, scaled, b.lowRaw, b.highRaw, rows, lo, span, out, stage, i, next);
-      const nNext: number = counts[0];
-      const decidedNormal = counts[1];
-      st.decided += n - nNext;
-      if (last) break;
-      st.decidedNormal += decidedNormal;
-      st.decidedAnomalous += n - nNext - decidedNormal;
-      st.forwarded += nNext;
-      if (nNext === 0) break;
-      // Place each forwarded row inside the band (see `forward`), then gather its features.
-      const width = b.high - b.low;
-      const keep = width * (1 - this.blend);
-      const nlo = new Float64Array(nNext);
-      const nspan = new Float64Array(nNext);
-      const nrows: Int32Array = new Int32Array(nNext);
-      const cols = sub.cols;
-      const gathered = new Float32Array(nNext * cols);
-      const src = sub.data;
-      for (let j = 0; j < nNext; j++) {
-        const k = next[j];
-        const p = width > 0 ? Math.min(1, Math.max(0, (scaled[k] - b.low) / width)) : 0.5;
-        const l0 = lo ? lo[k] : 0;
-        const s0 = span ? span[k] : 1;
-        nlo[j] = l0 + s0 * (b.low + keep * p);
-        nspan[j] = s0 * width * this.blend;
-        nrows[j] = rows ? rows[k] : k;
-        for (let c = 0, o = j * cols, q = k * cols; c < cols; c++) gathered[o + c] = src[q + c];
-      }
-      lo = nlo;
-      span = nspan;
-      rows = nrows;
-      sub = new Matrix(gathered, nNext, cols);
-    }
-    return { scores: out, stage };
+  /** @internal The pieces a scoring run reads. */
+  get runParts(): { stages: Detector[]; bandArrays: Float64Array[]; stats: CascadeStats } {
+    this.bandArraysValue ??= this.bands.map((b) => Float64Array.of(b.lowRaw, b.highRaw, b.low, b.high, this.blend));
+    return { stages: this.stagesValue, bandArrays: this.bandArraysValue, stats: this.statsValue };
   }
 
   /**
@@ -476,8 +463,55 @@ export class Cascade extends Detector<Omit<CascadeOptions, 'stages'> & DetectorO
     this.stagesValue = stages;
     this.bands = [];
     for (let i = 0; i < (S as number) - 1; i++) this.bands.push({ lowRaw: b[5 * i], highRaw: b[5 * i + 1], low: b[5 * i + 2], high: b[5 * i + 3], forwarded: b[5 * i + 4] });
+    this.bandArraysValue = undefined;
     this.statsValue = this.emptyStats();
   }
+}
+
+export interface FirstStageChoice {
+  /** The chosen candidate. */
+  stage: Detector;
+  /** Its position in `candidates`. */
+  index: number;
+  /** Each candidate's agreement with the consensus on the training rows (the ROC-AUC of its scores against the consensus' top rows). */
+  agreement: number[];
+}
+
+/**
+ * Chooses the first stage of a cascade among cheap candidates from the training rows alone (no
+ * labels): every candidate and the `last` (expensive) stage score X; the consensus is the average of
+ * their ecdf-calibrated scores, and its top `contamination` share of rows (default: the last stage's
+ * contamination) stands for the anomalies. The candidate whose own scores rank those rows highest (ROC-AUC)
+ * is chosen: the cheap filter that best agrees with what all the detectors, the expensive one
+ * included, find anomalous. Ties go to the earlier candidate. Unfitted detectors are fitted on X first.
+ * Pass candidates that differ in kind (e.g. PCA, Mahalanobis, robust Mahalanobis): near-copies of one
+ * method weigh the consensus towards it.
+ */
+export async function chooseFirstStage(candidates: Detector[], last: Detector, X: MatrixLike, options: { contamination?: number } = {}): Promise<FirstStageChoice> {
+  if (!Array.isArray(candidates) || candidates.length === 0) throw new OptionError('chooseFirstStage needs a non-empty array of candidate detectors');
+  candidates.forEach((d, j) => {
+    if (!(d instanceof Detector)) throw new OptionError(`chooseFirstStage: candidates[${j}] must be a nadir detector`);
+  });
+  if (!(last instanceof Detector)) throw new OptionError('chooseFirstStage: last must be a nadir detector');
+  const all = [...candidates, last];
+  for (const d of all) if (!d.fitted) await d.fit(X);
+  const scores = await Promise.all(all.map((d) => d.score(X)));
+  const n = scores[0].length;
+  if (n < 2) throw new DataError(`chooseFirstStage needs at least 2 rows but X has ${n}`);
+  const consensus = new Float64Array(n);
+  all.forEach((d, j) => {
+    const e = d.normalize(scores[j], 'ecdf');
+    for (let r = 0; r < n; r++) consensus[r] += e[r];
+  });
+  const share = optNumber('chooseFirstStage', 'contamination', options.contamination, last.contamination, 0, 0.5, true);
+  const top = Math.min(n - 1, Math.max(1, Math.round(share * n)));
+  const order = Array.from({ length: n }, (_, r) => r).sort((a, b) => consensus[b] - consensus[a] || a - b);
+  const flags = new Uint8Array(n);
+  for (let k = 0; k < top; k++) flags[order[k]] = 1;
+  const agreement = candidates.map((_, j) => rocAuc(scores[j], flags));
+  let index = 0;
+  for (let j = 1; j < agreement.length; j++) if (agreement[j] > agreement[index]) index = j;
+  return { stage: candidates[index], index, agreement };
 }
 
 registerDetector('Cascade', (o) => new Cascade(o, LOADING));
