@@ -2,6 +2,8 @@
 import * as path from 'path';
 
 export type F32 = Float32Array;
+/** Opaque native object: a fitted forest compiled for batch scoring (derived state, never saved). */
+export type ForestPlanHandle = { readonly __forestPlan: unique symbol };
 
 /** Native functions. Sync functions return results; `*Async` functions return Promises and run off the main thread. */
 export interface Native {
@@ -23,9 +25,11 @@ export interface Native {
   ecodScoreReference(X: F32, rows: number, cols: number, sorted: F32, table: Float64Array, skewness: Float64Array, aggregate: number, out: F32, contrib: F32 | null): void;
   forestFit(
     x: F32, rows: number, cols: number, trees: number, sampleSize: number, depth: number, extensionLevel: number, seed: number, threads: number,
-  ): Promise<{ feature?: Int32Array; threshold?: F32; normal?: F32; offset?: F32; leaf: F32; count: Int32Array; scores: F32 }>;
-  forestScore(x: F32, rows: number, cols: number, trees: number, depth: number, sampleSize: number, feature: Int32Array | null, threshold: F32 | null, normal: F32 | null, offset: F32 | null, leaf: F32, out: F32, threads: number): void;
-  forestScoreAsync(x: F32, rows: number, cols: number, trees: number, depth: number, sampleSize: number, feature: Int32Array | null, threshold: F32 | null, normal: F32 | null, offset: F32 | null, leaf: F32, out: F32, threads: number): Promise<F32>;
+  ): Promise<{ feature?: Int32Array; threshold?: F32; normal?: F32; offset?: F32; leaf: F32; count: Int32Array; scores: F32; plan?: ForestPlanHandle }>;
+  forestScore(x: F32, rows: number, cols: number, trees: number, depth: number, sampleSize: number, feature: Int32Array | null, threshold: F32 | null, normal: F32 | null, offset: F32 | null, leaf: F32, out: F32, threads: number, plan?: ForestPlanHandle | null): void;
+  forestScoreAsync(x: F32, rows: number, cols: number, trees: number, depth: number, sampleSize: number, feature: Int32Array | null, threshold: F32 | null, normal: F32 | null, offset: F32 | null, leaf: F32, out: F32, threads: number, plan?: ForestPlanHandle | null): Promise<F32>;
+  /** Compiles a fitted axis-parallel forest for batch scoring on this CPU; null when no plan applies. */
+  forestPlan(cols: number, trees: number, depth: number, sampleSize: number, feature: Int32Array | null, threshold: F32 | null, normal: F32 | null, offset: F32 | null, leaf: F32): ForestPlanHandle | null;
   forestExplainAsync(x: F32, rows: number, cols: number, trees: number, depth: number, sampleSize: number, feature: Int32Array | null, threshold: F32 | null, normal: F32 | null, offset: F32 | null, leaf: F32, count: Int32Array, out: F32, threads: number): Promise<F32>;
   forestCheck(cols: number, trees: number, depth: number, sampleSize: number, feature: Int32Array | null, threshold: F32 | null, normal: F32 | null, offset: F32 | null, leaf: F32, count: Int32Array): string | null;
   /** Trains a dense autoencoder / VAE (plan layout: native/include/nadir/nn.h) off the main thread. */

@@ -173,6 +173,16 @@ describe('IsolationForest', () => {
       { rows: 2069, cols: 16, trees: 6, maxDepth: 12, sampleSize: 2048 },
       { rows: 2100, cols: 4, trees: 5, maxDepth: 3 },
       { rows: 2050, cols: 1, trees: 3, maxDepth: 6 },
+      // The rank plan (AVX-512 VBMI; the plan fit returns is used from 32 rows on): up to 32
+      // features, levels picking among up to 32 columns, passes of 5 blocks of 32 rows and
+      // remainders of 1-5 blocks with a padded last block, depth above 8 (gathered leaves, numbered
+      // levels) and tables of 64 / 128 entries.
+      { rows: 1831, cols: 21, trees: 40 },
+      { rows: 389, cols: 32, trees: 12, maxDepth: 10 },
+      { rows: 1200, cols: 27, trees: 6, maxDepth: 9, sampleSize: 1024 },
+      { rows: 45, cols: 17, trees: 8 },
+      { rows: 430, cols: 12, trees: 5 },
+      { rows: 320, cols: 7, trees: 5 },
     ];
     for (const c of cases) {
       it(`every level gives identical scores (${JSON.stringify(c)})`, async () => {
@@ -194,6 +204,87 @@ describe('IsolationForest', () => {
         for (const r of runs) identical(r.result, runs[0].result);
         assert.ok(maxAbsDiff(reference(d, X), runs[0].result) < 1e-6);
       }
+    });
+
+    // Float32 neighbours (one ulp down / up) of v.
+    function ulp(v, dir) {
+      const f = new Float32Array([v]);
+      const i = new Int32Array(f.buffer);
+      if (v === 0) return dir > 0 ? 1.4e-45 : -1.4e-45;
+      i[0] += (v > 0) === (dir > 0) ? 1 : -1;
+      return f[0];
+    }
+
+    it('the rank plan is exact at and next to thresholds, and for +-Infinity, NaN and -0', async () => {
+      // Native entry (the detector rejects non-finite input): rows built from the forest's own
+      // thresholds, one ulp either side, and special values; plan vs no plan vs the JS reference.
+      for (const cols of [9, 21]) {
+        const X = synthetic({ rows: 600, cols, seed: cols }).X;
+        const d = await fitted(X, { trees: 25 });
+        const f = d.forest;
+        const byFeature = Array.from({ length: cols }, () => []);
+        for (let g = 0; g < f.feature.length; g++) if (f.threshold[g] !== Infinity) byFeature[f.feature[g]].push(f.threshold[g]);
+        const rand = rng(3);
+        const specials = [Infinity, -Infinity, NaN, -0, 0];
+        const rows = 1000;
+        const data = new Float32Array(rows * cols);
+        for (let i = 0; i < rows; i++)
+          for (let j = 0; j < cols; j++) {
+            const ts = byFeature[j];
+            const t = ts.length ? ts[Math.floor(rand() * ts.length)] : 0;
+            const u = rand();
+            data[i * cols + j] = u < 0.4 ? t : u < 0.6 ? ulp(t, 1) : u < 0.8 ? ulp(t, -1) : u < 0.9 ? X.data[i % X.rows * cols + j] : specials[i % specials.length];
+          }
+        const Y = new nadir.Matrix(data, rows, cols);
+        const score = (plan) => {
+          const out = new Float32Array(rows);
+          native.forestScore(data, rows, cols, f.trees, f.depth, f.sampleSize, f.feature, f.threshold, null, null, f.leaf, out, 1, plan);
+          return out;
+        };
+        const runs = await atEachLevel(() => [score(f.plan), score(null)]);
+        for (const r of runs) {
+          identical(r.result[0], runs[0].result[0]);
+          identical(r.result[1], runs[0].result[0]);
+        }
+        const ref = reference(d, Y);
+        // NaN thresholds never occur; NaN and +-inf inputs compare as in the reference.
+        assert.ok(maxAbsDiff(ref, runs[0].result[0]) < 1e-6);
+      }
+    });
+
+    it('a plan from fit, one built after a load, a big batch without one and the scalar path agree', async () => {
+      const X = synthetic({ rows: 2300, cols: 12, seed: 8 }).X;
+      const d = await fitted(X, { trees: 30 });
+      const fromFit = await d.score(X);
+      const file = tmpFile('plan.nadir');
+      await d.save(file);
+      const loaded = await IsolationForest.load(file);
+      identical(await loaded.score(X), fromFit); // compiles the loaded forest (2300 rows >= 512)
+      identical(loaded.scoreSync(X), fromFit);
+      const f = d.forest;
+      const out = new Float32Array(X.rows);
+      native.forestScore(X.data, X.rows, X.cols, f.trees, f.depth, f.sampleSize, f.feature, f.threshold, null, null, f.leaf, out, 1, null);
+      identical(out, fromFit); // compiled for the call (>= 2048 rows)
+      const scalar = await atEachLevel(() => d.score(X));
+      for (const r of scalar) identical(r.result, fromFit);
+    });
+
+    it('forestPlan: null for hyperplane forests; a plan of another shape is ignored; a bad one is refused', async () => {
+      const X = synthetic({ rows: 400, cols: 6, seed: 4 }).X;
+      const hyper = (await fitted(X, { trees: 5, extensionLevel: 2 })).forest;
+      assert.strictEqual(native.forestPlan(6, hyper.trees, hyper.depth, hyper.sampleSize, null, null, hyper.normal, hyper.offset, hyper.leaf), null);
+      const a = await fitted(X, { trees: 5 });
+      const b = await fitted(X, { trees: 7, seed: 2 });
+      const f = a.forest;
+      const call = (plan) => {
+        const out = new Float32Array(X.rows);
+        native.forestScore(X.data, X.rows, X.cols, f.trees, f.depth, f.sampleSize, f.feature, f.threshold, null, null, f.leaf, out, 1, plan);
+        return out;
+      };
+      identical(call(b.forest.plan), call(null));
+      identical(call(f.plan), call(null));
+      assert.throws(() => call({}), /Expected a forest plan \(from forestFit or forestPlan\) for plan/);
+      assert.throws(() => call(new Float32Array(4)), /Expected a forest plan/);
     });
 
     it('scoreSync equals score, row by row and as a batch, at every level', async () => {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,30 @@ ForestView model(const Napi::CallbackInfo& info, size_t at, size_t cols) {
   expect_length(env, leaf, f.leaves() * f.trees, "leaf");
   f.leaf = leaf.data;
   return f;
+}
+
+// A compiled forest (forest_batch_plan) travels to JS as an External owning a shared_ptr; a job
+// copies the shared_ptr, so the plan outlives the call even if JS drops it meanwhile.
+struct PlanBox {
+  static constexpr uint64_t kMagic = 0x6e6164697270616eull;
+  uint64_t magic = kMagic;
+  std::shared_ptr<const ForestBatchPlan> plan;
+};
+
+Napi::Value plan_value(Napi::Env env, std::shared_ptr<const ForestBatchPlan> plan) {
+  if (!plan) return env.Null();
+  auto* box = new PlanBox;
+  box->plan = std::move(plan);
+  return Napi::External<PlanBox>::New(env, box, [](Napi::Env, PlanBox* b) { delete b; });
+}
+
+// Argument `at`: null/undefined, or a plan from forestFit/forestPlan.
+std::shared_ptr<const ForestBatchPlan> plan_arg(const Napi::CallbackInfo& info, size_t at) {
+  if (info.Length() <= at || absent(info[at])) return nullptr;
+  if (!info[at].IsExternal()) fail(info.Env(), "a forest plan (from forestFit or forestPlan)", "plan", info[at]);
+  auto* box = info[at].As<Napi::External<PlanBox>>().Data();
+  if (!box || box->magic != PlanBox::kMagic) fail(info.Env(), "a forest plan (from forestFit or forestPlan)", "plan", info[at]);
+  return box->plan;
 }
 
 struct Input {
@@ -130,30 +155,48 @@ Napi::Value ForestFit(const Napi::CallbackInfo& info) {
   const size_t rows = in.rows, cols = in.cols;
   auto ref = Napi::Persistent(result);
   auto holder = std::make_shared<Napi::ObjectReference>(std::move(ref));
+  // When the calibration batch is big enough to pay for compiling the forest, that is done once
+  // here and the plan handed back for later batches (else the first big score call compiles it).
+  auto plan = std::make_shared<std::shared_ptr<const ForestBatchPlan>>();
   return Job::Start(
       env,
       [=] {
         forest_fit(x, rows, cols, p, out);
-        if (cal_rows == rows) return forest_score(view, x, rows, s, p.threads);
+        if (cal_rows >= kForestPlanMinRows) *plan = forest_batch_plan(view);
+        if (cal_rows == rows) return forest_score(view, x, rows, s, p.threads, plan->get());
         std::vector<float> sample(cal_rows * cols);
         for (size_t k = 0; k < cal_rows; ++k) {
           const float* src = x + (k * rows / cal_rows) * cols;
           std::copy(src, src + cols, sample.begin() + k * cols);
         }
-        forest_score(view, sample.data(), cal_rows, s, p.threads);
+        forest_score(view, sample.data(), cal_rows, s, p.threads, plan->get());
       },
-      [holder](Napi::Env) { return holder->Value(); }, {info[0], result});
+      [holder, plan](Napi::Env env) {
+        Napi::Object r = holder->Value();
+        if (*plan) r.Set("plan", plan_value(env, *plan));
+        return r;
+      },
+      {info[0], result});
 }
 
-// forestScore(x, rows, cols, trees, depth, sampleSize, feature, threshold, normal, offset, leaf, out, threads)
+// forestScore(x, rows, cols, trees, depth, sampleSize, feature, threshold, normal, offset, leaf, out, threads, plan?)
 Napi::Value ForestScore(const Napi::CallbackInfo& info) {
   Input in = input(info);
   ForestView f = model(info, 3, in.cols);
   auto out = f32(info, 11, "out");
   expect_length(info.Env(), out, in.rows, "out");
   int threads = static_cast<int>(integer(info, 12, "threads", 0, 1024));
-  forest_score(f, in.x.data, in.rows, out.data, threads);
+  auto plan = plan_arg(info, 13);
+  forest_score(f, in.x.data, in.rows, out.data, threads, plan.get());
   return info.Env().Undefined();
+}
+
+// forestPlan(cols, trees, depth, sampleSize, feature, threshold, normal, offset, leaf) -> a plan,
+// or null when none applies. Runs on the calling thread (about as long as scoring a few hundred rows).
+Napi::Value ForestPlan(const Napi::CallbackInfo& info) {
+  size_t cols = static_cast<size_t>(integer(info, 0, "cols", 1, INT32_MAX));
+  ForestView f = model(info, 1, cols);
+  return plan_value(info.Env(), forest_batch_plan(f));
 }
 
 // Same arguments; runs off the main thread and resolves to `out`.
@@ -163,13 +206,14 @@ Napi::Value ForestScoreAsync(const Napi::CallbackInfo& info) {
   auto out = f32(info, 11, "out");
   expect_length(info.Env(), out, in.rows, "out");
   int threads = static_cast<int>(integer(info, 12, "threads", 0, 1024));
+  auto plan = plan_arg(info, 13);
   const float* x = in.x.data;
   float* o = out.data;
   size_t rows = in.rows;
   Napi::Value outv = info[11];
   auto holder = std::make_shared<Napi::ObjectReference>(Napi::Persistent(outv.As<Napi::Object>()));
   return Job::Start(
-      info.Env(), [=] { forest_score(f, x, rows, o, threads); },
+      info.Env(), [=] { forest_score(f, x, rows, o, threads, plan.get()); },
       [holder](Napi::Env) { return holder->Value(); },
       {info[0], info[6], info[7], info[8], info[9], info[10], info[11]});
 }
@@ -216,6 +260,7 @@ void RegisterForest(Napi::Env env, Napi::Object exports) {
   exports.Set("forestScoreAsync", Napi::Function::New(env, ForestScoreAsync, "forestScoreAsync"));
   exports.Set("forestExplainAsync", Napi::Function::New(env, ForestExplainAsync, "forestExplainAsync"));
   exports.Set("forestCheck", Napi::Function::New(env, ForestCheck, "forestCheck"));
+  exports.Set("forestPlan", Napi::Function::New(env, ForestPlan, "forestPlan"));
 }
 
 }  // namespace nadir::addon

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <bitset>
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <memory>
 #include <numeric>
 #include <vector>
 
@@ -645,7 +647,8 @@ NADIR_TARGET_AVX512 void transpose16_avx512(const float* x, size_t nf, size_t bl
 // the level's columns with blends (up to 8 of them; a gather beyond). Every comparison is still
 // x[f] > t with the same x and t as the reference, so scores are bit-identical to it.
 constexpr size_t kPlanMaxFeatures = 16;
-constexpr size_t kPlanMinRows = 2048;  // building the plan costs about as much as scoring 500-1000 rows
+constexpr size_t kPlanMinRows = kForestPlanMinRows;  // compiling costs about as much as scoring 200-1000 rows
+constexpr size_t kPlanUseRows = 32;    // a given (prebuilt) plan is used from this batch size on
 constexpr size_t kPlanPositional = 5;  // levels 0..4 (up to 16 nodes) are indexed by position
 
 struct LevelPlan {
@@ -833,6 +836,368 @@ NADIR_TARGET_AVX512 void plan_rows_avx512(const ForestView& f, const ForestPlan&
   }
 }
 
+// ---------------------------------------------------------------- scoring: AVX-512 rank plan (16-bit lanes)
+
+// A comparison x[f] > t only depends on where x falls among the forest's thresholds on feature f:
+// with R(x) = #{thresholds u of f : u < x} and r(t) = R(t) for a threshold t, x > t exactly when
+// R(x) > r(t) (NaN and -inf get 0 and never go right; a padded split gets 32767, above any R).
+// Once a block of rows is mapped to ranks (a search per value, rank_rows_avx512), the traversal
+// runs on 16-bit words, 32 rows per vector: the per-level scheme of the float plan above, with
+// every level of the default depth (<= 8) looked up by position in registers (vpermw / vpermt2w:
+// up to 128 words without a gather), deeper levels numbered; the rank and the slot share one word
+// (rank << shift | slot), so one lookup gives both; the column is picked by blends; leaves are
+// read by byte code (vpermi2b) and value (vpermi2ps) instead of a gather. Decisions are the
+// reference's, so scores are bit-identical to it. The plan needs AVX-512 VBMI, n_features <= 32,
+// at most 128 live nodes per level and ranks that fit 15 bits beside the slot; other forests use
+// the float plan or the kernels above.
+constexpr size_t kRankMaxFeatures = 32;
+constexpr size_t kRankPositional = 8;  // levels 0..7 (up to 128 nodes: one to four registers of words) by position
+constexpr int kRankMax = 32766;
+constexpr int16_t kRankNever = 32767;
+constexpr size_t kRankKeys = 16;  // keys per node of the rank search tree (16 or 32; 32 measured slower)
+
+struct RankLevel {
+  uint32_t at = 0;      // first entry in RankPlan::thr (cap entries) and ::child (2 cap)
+  uint32_t cap = 32;    // 32, 64 or 128 entries
+  uint32_t m = 1;       // distinct features rounded up to 1, 2, 4, 8, 16 or 32
+  uint8_t col[32] = {};  // the slots' features
+};
+
+struct RankPlan {
+  std::vector<RankLevel> level;  // trees * depth
+  // thr: r(t) << shift | slot (the slot in the low bits picks the column; ranks are stored as
+  // R(x) << shift, so R(x) << shift > thr exactly when R(x) > r(t)).
+  std::vector<int16_t> thr, child;
+  uint32_t shift = 0;
+  // Per feature, its sorted distinct thresholds A as an implicit search tree of W-key nodes and
+  // fanout F = W + 1 (W = kRankKeys; levels 0..h-1 from search_at[f]; level l has F^l nodes): node n
+  // of level l holds the keys at (k + 1) F^(h-1-l) - 1 of its range, k < W, padded with +inf. The
+  // number of keys below x in each visited node, read as base-F digits, is R(x).
+  std::vector<float> search;
+  std::vector<uint32_t> search_at, search_h;
+  // Leaves without gathers (depth <= 8, AVX-512 VBMI): per tree, a byte code per leaf position
+  // (256) and the distinct leaf values (64); leaf_n[t] = 32 or 64 values, 0 when the tree has more
+  // than 64 (its leaves are gathered).
+  std::vector<uint8_t> leaf_code, leaf_n;
+  std::vector<float> leaf_val;
+};
+
+bool cpu_has_vbmi() {
+#if NADIR_X86
+  static const bool yes = __builtin_cpu_supports("avx512vbmi");
+  return yes;
+#else
+  return false;
+#endif
+}
+
+// Returns false when the forest does not fit the rank plan (see above).
+bool build_rank_plan(const ForestView& f, RankPlan& p) {
+  const size_t I = f.internal(), D = f.depth, P = std::min(D, kRankPositional), nf = f.n_features;
+  const uint32_t fmax = static_cast<uint32_t>(nf - 1);
+  if (nf > kRankMaxFeatures || f.hyperplane()) return false;
+  std::vector<std::vector<float>> byf(nf);
+  for (size_t g = 0; g < f.trees * I; ++g)
+    if (f.threshold[g] < kInf) byf[std::min(static_cast<uint32_t>(f.feature[g]), fmax)].push_back(f.threshold[g]);
+  p.search_at.resize(nf);
+  p.search_h.resize(nf);
+  size_t most = 0;  // thresholds of the busiest feature
+  for (size_t c = 0; c < nf; ++c) {
+    auto& v = byf[c];
+    std::sort(v.begin(), v.end());
+    v.erase(std::unique(v.begin(), v.end()), v.end());
+    most = std::max(most, v.size());
+    constexpr size_t W = kRankKeys, F = kRankKeys + 1;
+    size_t h = 1, span = F;  // span = F^h: the tree holds span - 1 keys
+    while (span - 1 < v.size()) ++h, span *= F;
+    p.search_at[c] = static_cast<uint32_t>(p.search.size());
+    p.search_h[c] = static_cast<uint32_t>(h);
+    for (size_t l = 0, nodes = 1, sub = span / F; l < h; ++l, nodes *= F, sub /= F)
+      for (size_t n = 0; n < nodes; ++n)
+        for (size_t k = 0; k < W; ++k) {
+          const size_t at = n * sub * F + (k + 1) * sub - 1;
+          p.search.push_back(at < v.size() ? v[at] : kInf);
+        }
+  }
+  p.leaf_n.assign(f.trees, 0);
+  if (D <= 8) {
+    const size_t L = f.leaves();
+    p.leaf_code.assign(f.trees * 256, 0);
+    p.leaf_val.assign(f.trees * 64, 0.0f);
+    for (int t = 0; t < f.trees; ++t) {
+      const float* lf = f.leaf + t * L;
+      float* val = p.leaf_val.data() + t * 64;
+      size_t n = 0;
+      for (size_t g = 0; g < L && n <= 64; ++g) {
+        // Leaves below one external node repeat its value: most match the previous leaf.
+        size_t c = g > 0 && std::memcmp(lf + g - 1, lf + g, 4) == 0 ? p.leaf_code[t * 256 + g - 1] : 0;
+        while (c < n && std::memcmp(val + c, lf + g, 4) != 0) ++c;
+        if (c == n && n++ < 64) val[c] = lf[g];
+        if (c < 64) p.leaf_code[t * 256 + g] = static_cast<uint8_t>(c);
+      }
+      p.leaf_n[t] = n <= 32 ? 32 : n <= 64 ? 64 : 0;
+    }
+  }
+  auto rank_of = [&](uint32_t c, float t) {
+    return static_cast<uint32_t>(std::lower_bound(byf[c].begin(), byf[c].end(), t) - byf[c].begin());
+  };
+  p.level.resize(f.trees * D);
+  // The slot needs log2(most distinct features on a level) bits below the rank.
+  {
+    uint32_t widest = 1;
+    for (int t = 0; t < f.trees; ++t)
+      for (size_t k = 0; k < D; ++k) {
+        uint32_t u = 0;
+        for (size_t g = (size_t{1} << k) - 1; g < (size_t{2} << k) - 1; ++g)
+          if (f.threshold[t * I + g] < kInf) u |= 1u << std::min(static_cast<uint32_t>(f.feature[t * I + g]), fmax);
+        widest = std::max(widest, static_cast<uint32_t>(std::bitset<32>(u).count()));
+      }
+    while ((1u << p.shift) < widest) ++p.shift;
+    if ((most << p.shift) > static_cast<size_t>(kRankMax)) return false;
+  }
+  std::vector<int32_t> id(I);
+  std::vector<uint32_t> used(D);
+  for (int t = 0; t < f.trees; ++t) {
+    const int32_t* ft = f.feature + t * I;
+    const float* th = f.threshold + t * I;
+    RankLevel* lv = p.level.data() + t * D;
+    for (size_t k = D; k-- > 0;) {
+      const size_t first = (size_t{1} << k) - 1;
+      int32_t n = 0;
+      used[k] = 0;
+      for (size_t g = first; g < 2 * first + 1; ++g) {
+        const bool tests = th[g] < kInf;
+        if (tests) used[k] |= 1u << std::min(static_cast<uint32_t>(ft[g]), fmax);
+        id[g] = k < P ? static_cast<int32_t>(g - first) : tests || (k + 1 < D && id[2 * g + 1] != 0) ? ++n : 0;
+      }
+      const size_t entries = k < P ? size_t{1} << k : static_cast<size_t>(n) + 1;
+      if (entries > 128) return false;
+      const size_t nc = std::bitset<32>(used[k]).count();
+      RankLevel& lp = lv[k];
+      lp.cap = entries <= 32 ? 32 : entries <= 64 ? 64 : 128;
+      lp.m = 1;
+      while (lp.m < nc) lp.m *= 2;
+      for (uint32_t c = 0, q = 0; c < 32; ++c)
+        if (used[k] >> c & 1) lp.col[q++] = static_cast<uint8_t>(c);
+      for (size_t q = nc; q < 32; ++q) lp.col[q] = lp.col[0];
+    }
+    for (size_t k = 0; k < D; ++k) {
+      RankLevel& lp = lv[k];
+      lp.at = static_cast<uint32_t>(p.thr.size());
+      p.thr.resize(lp.at + lp.cap, kRankNever);
+      p.child.resize(2 * (lp.at + lp.cap), 0);
+      const size_t first = (size_t{1} << k) - 1;
+      for (size_t g = first; g < 2 * first + 1; ++g) {
+        if (k >= P && id[g] == 0) continue;
+        const size_t e = lp.at + static_cast<size_t>(id[g]);
+        const uint32_t fc = std::min(static_cast<uint32_t>(ft[g]), fmax);
+        if (th[g] < kInf)
+          p.thr[e] = static_cast<int16_t>(rank_of(fc, th[g]) << p.shift | std::bitset<32>(used[k] & ((1u << fc) - 1)).count());
+        if (k + 1 >= P && k + 1 < D) {
+          p.child[2 * e] = static_cast<int16_t>(id[2 * g + 1]);
+          p.child[2 * e + 1] = static_cast<int16_t>(id[2 * g + 2]);
+        }
+      }
+    }
+  }
+  return true;
+}
+
+#define NADIR_TARGET_AVX512VBMI __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx512vbmi,avx2,fma,popcnt")))
+
+// Blocks of 32 rows to ranks, feature-major (xr[b*32*nf + f*32 + lane]): per value, one compare
+// of 16 keys per tree level. Sixteen values go down together, so their dependency chains overlap.
+NADIR_TARGET_AVX512VBMI void rank_rows_avx512(const RankPlan& p, const float* x, size_t nf, size_t blocks, int16_t* xr) {
+  constexpr int G = 16;
+  for (size_t c = 0; c < nf; ++c) {
+    const float* tree0 = p.search.data() + p.search_at[c];
+    const uint32_t h = p.search_h[c];
+    for (size_t r = 0; r < 32 * blocks; r += G) {
+      __m512 v[G];
+      uint32_t n[G];
+      for (int i = 0; i < G; ++i) {
+        v[i] = _mm512_set1_ps(x[(r + i) * nf + c]);
+        n[i] = 0;
+      }
+      const float* tree = tree0;
+      constexpr uint32_t W = kRankKeys, F = kRankKeys + 1;
+      for (uint32_t l = 0, nodes = 1; l < h; ++l, nodes *= F) {
+        for (int i = 0; i < G; ++i) {
+          const float* node = tree + W * n[i];
+          uint32_t below = _mm512_cmp_ps_mask(_mm512_loadu_ps(node), v[i], _CMP_LT_OQ);
+          if constexpr (W == 32) below |= static_cast<uint32_t>(_mm512_cmp_ps_mask(_mm512_loadu_ps(node + 16), v[i], _CMP_LT_OQ)) << 16;
+          n[i] = F * n[i] + static_cast<uint32_t>(__builtin_popcount(below));
+        }
+        tree += W * nodes;
+      }
+      int16_t* o = xr + (r / 32) * 32 * nf + c * 32 + r % 32;
+      for (int i = 0; i < G; ++i) o[i] = static_cast<int16_t>(n[i] << p.shift);
+    }
+  }
+}
+
+// acc[32b .. 32b+31] += the leaf values at positions j[b] (words < 256), looked up by byte code
+// (two vpermi2b) and value (vpermi2ps): no gathers. Same value, same order as the gather.
+NADIR_TARGET_AVX512VBMI inline void leaf_add_vbmi(const uint8_t* code, const float* val, int n, const __m512i* j, float* acc, int nb) {
+  const __m512i C0 = _mm512_loadu_si512(code), C1 = _mm512_loadu_si512(code + 64);
+  const __m512i C2 = _mm512_loadu_si512(code + 128), C3 = _mm512_loadu_si512(code + 192);
+  const __m512 V0 = _mm512_loadu_ps(val), V1 = _mm512_loadu_ps(val + 16);
+  const __m512i low = _mm512_set1_epi16(0xFF), b5 = _mm512_set1_epi32(32);
+  for (int b = 0; b < nb; ++b) {
+    const __m512i lo7 = _mm512_permutex2var_epi8(C0, j[b], C1), hi7 = _mm512_permutex2var_epi8(C2, j[b], C3);
+    const __m512i cw = _mm512_and_si512(_mm512_mask_blend_epi8(_mm512_movepi8_mask(j[b]), lo7, hi7), low);
+    const __m512i c0 = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(cw)), c1 = _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(cw, 1));
+    __m512 v0 = _mm512_permutex2var_ps(V0, c0, V1), v1 = _mm512_permutex2var_ps(V0, c1, V1);
+    if (n > 32) {
+      const __m512 V2 = _mm512_loadu_ps(val + 32), V3 = _mm512_loadu_ps(val + 48);
+      v0 = _mm512_mask_blend_ps(_mm512_test_epi32_mask(c0, b5), v0, _mm512_permutex2var_ps(V2, c0, V3));
+      v1 = _mm512_mask_blend_ps(_mm512_test_epi32_mask(c1, b5), v1, _mm512_permutex2var_ps(V2, c1, V3));
+    }
+    _mm512_store_ps(acc + 32 * b, _mm512_add_ps(_mm512_load_ps(acc + 32 * b), v0));
+    _mm512_store_ps(acc + 32 * b + 16, _mm512_add_ps(_mm512_load_ps(acc + 32 * b + 16), v1));
+  }
+}
+
+// Words of a table of N (32..256) entries at the lanes' indices e (low bits only are read).
+template <int N>
+NADIR_TARGET_AVX512VBMI inline __m512i lookup16(const int16_t* T, __m512i e) {
+  if constexpr (N == 32) {
+    return _mm512_permutexvar_epi16(e, _mm512_loadu_si512(T));
+  } else if constexpr (N == 64) {
+    return _mm512_permutex2var_epi16(_mm512_loadu_si512(T), e, _mm512_loadu_si512(T + 32));
+  } else {
+    const __mmask32 upper = _mm512_test_epi16_mask(e, _mm512_set1_epi16(N / 2));
+    return _mm512_mask_blend_epi16(upper, lookup16<N / 2>(T, e), lookup16<N / 2>(T + N / 2, e));
+  }
+}
+
+// Each lane's rank among M columns (slot s picks col[s]), by a tree of blends on the slot's bits.
+template <int M>
+NADIR_TARGET_AVX512VBMI inline __m512i pick_rank(const int16_t* base, const uint8_t* col, __m512i s) {
+  if constexpr (M == 1) {
+    return _mm512_load_si512(base + 32 * col[0]);
+  } else {
+    const __mmask32 upper = _mm512_test_epi16_mask(s, _mm512_set1_epi16(M / 2));
+    return _mm512_mask_blend_epi16(upper, pick_rank<M / 2>(base, col, s), pick_rank<M / 2>(base, col + M / 2, s));
+  }
+}
+
+// NB blocks of 32 rows as ranks (see rank_rows_avx512). Lanes track their position j (16 bits:
+// j < 2^depth <= 2^16) and, on numbered levels, their entry c, as in plan_rows_avx512.
+template <int NB>
+NADIR_TARGET_AVX512VBMI void rank_plan_rows_avx512(const ForestView& f, const RankPlan& p, const int16_t* xr, float* out, double scale) {
+  const size_t L = f.leaves(), nf = f.n_features, D = f.depth, P = std::min(D, kRankPositional);
+  const __m512i one = _mm512_set1_epi16(1);
+  // The sums stay in memory (touched once per tree), leaving the registers to the level loop.
+  alignas(64) float acc[32 * NB] = {};
+  for (int t = 0; t < f.trees; ++t) {
+    const RankLevel* lv = p.level.data() + t * D;
+    __m512i j[NB], c[NB];
+    for (int b = 0; b < NB; ++b) j[b] = c[b] = _mm512_setzero_si512();
+    for (size_t k = 0; k < D; ++k) {
+      const RankLevel& Q = lv[k];
+      const int16_t* T = p.thr.data() + Q.at;
+      __m512i tv[NB];
+      if (k == 0) {
+        for (int b = 0; b < NB; ++b) tv[b] = _mm512_set1_epi16(T[0]);
+      } else {
+        // Entries by position, or by number (values, not a pointer to j or c: that would keep the
+        // arrays in memory).
+        const bool pos = k < P;
+        switch (Q.cap) {
+          case 32:
+            for (int b = 0; b < NB; ++b) tv[b] = lookup16<32>(T, pos ? j[b] : c[b]);
+            break;
+          case 64:
+            for (int b = 0; b < NB; ++b) tv[b] = lookup16<64>(T, pos ? j[b] : c[b]);
+            break;
+          default:
+            for (int b = 0; b < NB; ++b) tv[b] = lookup16<128>(T, pos ? j[b] : c[b]);
+        }
+      }
+      __mmask32 right[NB];
+#define NADIR_PICK(M) \
+  for (int b = 0; b < NB; ++b) right[b] = _mm512_cmpgt_epi16_mask(pick_rank<M>(xr + b * 32 * nf, Q.col, tv[b]), tv[b])
+      switch (Q.m) {
+        case 1: NADIR_PICK(1); break;
+        case 2: NADIR_PICK(2); break;
+        case 4: NADIR_PICK(4); break;
+        case 8: NADIR_PICK(8); break;
+        case 16: NADIR_PICK(16); break;
+        default: NADIR_PICK(32); break;
+      }
+#undef NADIR_PICK
+      for (int b = 0; b < NB; ++b) {
+        const __m512i j2 = _mm512_add_epi16(j[b], j[b]);
+        j[b] = _mm512_mask_add_epi16(j2, right[b], j2, one);
+      }
+      if (k + 1 < P || k + 1 == D) continue;
+      __m512i ci[NB];
+      for (int b = 0; b < NB; ++b) {
+        const __m512i c2 = _mm512_add_epi16(c[b], c[b]);
+        ci[b] = k < P ? j[b] : _mm512_mask_add_epi16(c2, right[b], c2, one);
+      }
+      const int16_t* C = p.child.data() + 2 * Q.at;
+      switch (Q.cap) {
+        case 32:
+          for (int b = 0; b < NB; ++b) c[b] = lookup16<64>(C, ci[b]);
+          break;
+        case 64:
+          for (int b = 0; b < NB; ++b) c[b] = lookup16<128>(C, ci[b]);
+          break;
+        default:
+          for (int b = 0; b < NB; ++b) c[b] = lookup16<256>(C, ci[b]);
+      }
+    }
+    if (p.leaf_n[t]) {
+      leaf_add_vbmi(p.leaf_code.data() + t * 256, p.leaf_val.data() + t * 64, p.leaf_n[t], j, acc, NB);
+      continue;
+    }
+    const float* lf = f.leaf + t * L;
+    for (int b = 0; b < NB; ++b) {
+      const __m512i lo = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(j[b]));
+      const __m512i hi = _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(j[b], 1));
+      _mm512_store_ps(acc + 32 * b, _mm512_add_ps(_mm512_load_ps(acc + 32 * b), _mm512_i32gather_ps(lo, lf, 4)));
+      _mm512_store_ps(acc + 32 * b + 16, _mm512_add_ps(_mm512_load_ps(acc + 32 * b + 16), _mm512_i32gather_ps(hi, lf, 4)));
+    }
+  }
+  for (int l = 0; l < 32 * NB; ++l) out[l] = finish(acc[l], scale);
+}
+
+
+// All rows through the rank plan, NB blocks of 32 at a time; the rest goes as one pass of fewer
+// blocks, the last one scored from a zero-padded copy.
+NADIR_TARGET_AVX512VBMI void score_rank_avx512(const ForestView& f, const RankPlan& p, const float* x, size_t rows, float* out, double scale) {
+  constexpr int NB = 5;  // measured best of 4..8 (fewer: latency-bound; more: spills)
+  const size_t nf = f.n_features;
+  alignas(64) int16_t xr[NB * 32 * kRankMaxFeatures];
+  size_t i = 0;
+  for (; i + NB * 32 <= rows; i += NB * 32) {
+    rank_rows_avx512(p, x + i * nf, nf, NB, xr);
+    rank_plan_rows_avx512<NB>(f, p, xr, out + i, scale);
+  }
+  if (i == rows) return;
+  const size_t left = rows - i, blocks = (left + 31) / 32;
+  std::vector<float> pad;
+  const float* src = x + i * nf;
+  if (left % 32) {
+    pad.assign(blocks * 32 * nf, 0.0f);
+    std::copy(src, src + left * nf, pad.begin());
+    src = pad.data();
+  }
+  rank_rows_avx512(p, src, nf, blocks, xr);
+  alignas(64) float part[NB * 32];
+  static_assert(NB == 5, "one case per block count up to NB");
+  switch (blocks) {
+    case 1: rank_plan_rows_avx512<1>(f, p, xr, part, scale); break;
+    case 2: rank_plan_rows_avx512<2>(f, p, xr, part, scale); break;
+    case 3: rank_plan_rows_avx512<3>(f, p, xr, part, scale); break;
+    case 4: rank_plan_rows_avx512<4>(f, p, xr, part, scale); break;
+    default: rank_plan_rows_avx512<NB>(f, p, xr, part, scale); break;  // 129..159 rows
+  }
+  std::copy(part, part + left, out + i);
+}
+
 NADIR_TARGET_AVX512 void score_axis_avx512(const ForestView& f, const ForestPlan* plan, const float* x, size_t rows, float* out, double scale) {
   const size_t nf = f.n_features;
   size_t i = 0;
@@ -981,17 +1346,62 @@ void forest_score_scalar(const ForestView& f, const float* x, size_t rows, float
   score_rows_scalar(f, x, rows, out, score_scale(f));
 }
 
-void forest_score(const ForestView& f, const float* x, size_t rows, float* out, int threads) {
+// The compiled forest: the rank plan where the CPU has AVX-512 VBMI and the forest fits it, else
+// the float plan for up to kPlanMaxFeatures features on AVX-512, else nothing.
+struct ForestBatchPlan {
+  int trees = 0, depth = 0, n_features = 0;
+#if NADIR_X86
+  bool has_rank = false, has_flat = false;
+  RankPlan rank;
+  ForestPlan flat;
+#endif
+};
+
+std::shared_ptr<const ForestBatchPlan> forest_batch_plan(const ForestView& f) {
+#if NADIR_X86
+  if (f.hyperplane() || detected_isa() != Isa::Avx512) return nullptr;
+  auto p = std::make_shared<ForestBatchPlan>();
+  p->trees = f.trees;
+  p->depth = f.depth;
+  p->n_features = f.n_features;
+  if (cpu_has_vbmi() && static_cast<size_t>(f.n_features) <= kRankMaxFeatures) p->has_rank = build_rank_plan(f, p->rank);
+  if (!p->has_rank && static_cast<size_t>(f.n_features) <= kPlanMaxFeatures) {
+    p->flat = build_plan(f);
+    p->has_flat = true;
+  }
+  if (!p->has_rank && !p->has_flat) return nullptr;
+  return p;
+#else
+  (void)f;
+  return nullptr;
+#endif
+}
+
+void forest_score(const ForestView& f, const float* x, size_t rows, float* out, int threads, const ForestBatchPlan* given) {
   const double scale = score_scale(f);
   const size_t nf = f.n_features;
   const ForestPlan* plan = nullptr;
 #if NADIR_X86
-  // One plan for all threads, when the batch is big enough for building it to pay.
-  ForestPlan built;
-  if (!f.hyperplane() && active_isa() == Isa::Avx512 && nf <= kPlanMaxFeatures && rows >= kPlanMinRows) {
-    built = build_plan(f);
-    plan = &built;
+  // A plan built for another forest shape is ignored (one of the same shape would only give wrong
+  // scores, never out-of-bounds reads: every index it holds is within its own tables).
+  if (given && (given->trees != f.trees || given->depth != f.depth || given->n_features != f.n_features || f.hyperplane())) given = nullptr;
+  // Without a plan, one is built for this call when the batch is big enough for that to pay.
+  std::shared_ptr<const ForestBatchPlan> built;
+  if (!given && !f.hyperplane() && active_isa() == Isa::Avx512 && rows >= kPlanMinRows) {
+    built = forest_batch_plan(f);
+    given = built.get();
   }
+  if (given && active_isa() == Isa::Avx512 && rows >= kPlanUseRows) {
+    if (given->has_rank && cpu_has_vbmi()) {
+      parallel_for(rows, score_threads(rows, threads), [&](size_t b, size_t e, int) {
+        score_rank_avx512(f, given->rank, x + b * nf, e - b, out + b, scale);
+      });
+      return;
+    }
+    if (given->has_flat) plan = &given->flat;
+  }
+#else
+  (void)given;
 #endif
   parallel_for(rows, score_threads(rows, threads), [&](size_t b, size_t e, int) {
     score_rows(f, plan, x + b * nf, e - b, out + b, scale);

@@ -1,4 +1,4 @@
-import { native } from '../binding';
+import { ForestPlanHandle, native } from '../binding';
 import { Matrix } from '../data/matrix';
 import { ModelFileError, OptionError } from '../errors';
 import { optInt } from '../options';
@@ -36,7 +36,16 @@ interface Forest {
   leaf: Float32Array;
   /** Training rows per node of the complete tree (explain only). */
   count: Int32Array;
+  /**
+   * The forest compiled for batch scoring on this CPU (native, derived from the arrays above and never
+   * saved): from fit when it scored a big calibration batch, else built on the first batch of at least
+   * PLAN_BUILD_ROWS rows; null when none applies, undefined until built.
+   */
+  plan?: ForestPlanHandle | null;
 }
+
+/** Batches from this size on compile the forest (once; it costs about as much as scoring a few hundred rows). */
+const PLAN_BUILD_ROWS = 512;
 
 /**
  * Isolation forest (Liu, Ting & Zhou 2008): anomalies are isolated by fewer random splits. The score
@@ -107,19 +116,28 @@ export class IsolationForest extends Detector<IsolationForestOptions> {
       offset: r.offset ?? null,
       leaf: r.leaf,
       count: r.count,
+      plan: r.plan,
     };
     return r.scores;
   }
 
+  /** The compiled forest for a batch of `rows` (see Forest.plan). */
+  private planFor(f: Forest, cols: number, rows: number): ForestPlanHandle | null {
+    if (f.plan === undefined && rows >= PLAN_BUILD_ROWS)
+      f.plan = native.forestPlan(cols, f.trees, f.depth, f.sampleSize, f.feature, f.threshold, f.normal, f.offset, f.leaf);
+    return f.plan ?? null;
+  }
+
   protected scoreMatrix(m: Matrix): Promise<Float32Array> {
     const f = this.forest!;
-    return native.forestScoreAsync(m.data, m.rows, m.cols, f.trees, f.depth, f.sampleSize, f.feature, f.threshold, f.normal, f.offset, f.leaf, new Float32Array(m.rows), this.threadsValue);
+    const plan = this.planFor(f, m.cols, m.rows);
+    return native.forestScoreAsync(m.data, m.rows, m.cols, f.trees, f.depth, f.sampleSize, f.feature, f.threshold, f.normal, f.offset, f.leaf, new Float32Array(m.rows), this.threadsValue, plan);
   }
 
   protected scoreMatrixSync(m: Matrix): Float32Array {
     const f = this.forest!;
     const out = new Float32Array(m.rows);
-    native.forestScore(m.data, m.rows, m.cols, f.trees, f.depth, f.sampleSize, f.feature, f.threshold, f.normal, f.offset, f.leaf, out, this.threadsValue);
+    native.forestScore(m.data, m.rows, m.cols, f.trees, f.depth, f.sampleSize, f.feature, f.threshold, f.normal, f.offset, f.leaf, out, this.threadsValue, m.rows >= 32 ? this.planFor(f, m.cols, m.rows) : null);
     return out;
   }
 

@@ -10,6 +10,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 namespace nadir {
 
@@ -68,7 +69,19 @@ void forest_fit(const float* x, size_t rows, size_t cols, const ForestParams& p,
 // Anomaly scores 2^(-E[h(x)] / c(psi)) in (0, 1], higher = more anomalous (sklearn's
 // -score_samples). Rows are split across threads; every row's score is independent of the SIMD
 // level and the thread count (trees are summed in order in float, then finished in double).
-void forest_score(const ForestView& f, const float* x, size_t rows, float* out, int threads);
+//
+// `plan` (optional) is the forest compiled by forest_batch_plan; without one, big batches compile
+// the forest for the call. Scores do not depend on whether a plan is used.
+struct ForestBatchPlan;
+void forest_score(const ForestView& f, const float* x, size_t rows, float* out, int threads, const ForestBatchPlan* plan = nullptr);
+
+// Compiles an axis-parallel forest for batch scoring on this CPU (AVX-512: per-level tables of the
+// live nodes; with VBMI, rank-mapped 16-bit traversal, see forest.cc). Built once per fitted forest
+// (about as costly as scoring a few hundred rows) and reused by every call; null when no plan
+// applies (hyperplane forests, no AVX-512, too many features).
+std::shared_ptr<const ForestBatchPlan> forest_batch_plan(const ForestView& f);
+// forest_score compiles the forest for a call without a plan from this many rows on.
+constexpr size_t kForestPlanMinRows = 2048;
 // The scalar reference (single thread).
 void forest_score_scalar(const ForestView& f, const float* x, size_t rows, float* out);
 
