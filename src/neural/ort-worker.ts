@@ -2,6 +2,7 @@
 // runs on, so large batches run here and the main event loop stays free.
 import { parentPort, workerData } from 'worker_threads';
 import { Assembler, chunkInput, planChunks } from './chunks';
+import { openSyncSession } from './ort-sync';
 
 export interface WorkerInit {
   model: Uint8Array;
@@ -28,9 +29,18 @@ export type WorkerReply =
 async function main(): Promise<void> {
   const ort = require('onnxruntime-node') as typeof import('onnxruntime-node');
   const init = workerData as WorkerInit;
-  let session: import('onnxruntime-node').InferenceSession;
+  // This thread exists to block on ONNX Runtime: the synchronous session saves the public API's
+  // setImmediate hop and Promise per chunk. The public API is the fallback.
+  type Outputs = Record<string, { data: unknown } | undefined>;
+  let runChunk: (feeds: Record<string, unknown>, outputs: string[]) => Outputs | Promise<Outputs>;
   try {
-    session = await ort.InferenceSession.create(init.model, init.sessionOptions);
+    const sync = openSyncSession(init.model, init.sessionOptions);
+    if (sync) {
+      runChunk = (feeds, outputs) => sync.run(feeds, Object.fromEntries(outputs.map((o) => [o, null])), {});
+    } else {
+      const session = await ort.InferenceSession.create(init.model, init.sessionOptions);
+      runChunk = (feeds, outputs) => session.run(feeds as never, outputs) as Promise<Outputs>;
+    }
   } catch (e) {
     parentPort!.postMessage({ ready: false, error: (e as Error).message });
     return;
@@ -44,8 +54,8 @@ async function main(): Promise<void> {
       const asm = new Assembler(t.rows, t.outputs, chunks.length);
       for (const c of chunks) {
         const feeds = { [t.input]: new ort.Tensor('float32', chunkInput(data, t.cols, c), [c.fed, t.cols]) };
-        const res = await session.run(feeds, t.outputs);
-        asm.put(c, t.outputs.map((o) => res[o]?.data));
+        const res = await runChunk(feeds, t.outputs);
+        asm.put(c, t.outputs.map((o) => res[o]?.data) as ArrayLike<unknown>[]);
       }
       const { arrays } = asm.results();
       const transfer = [...new Set([...arrays.map((a) => a.buffer as ArrayBuffer), t.data.buffer as ArrayBuffer])];

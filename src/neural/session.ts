@@ -10,6 +10,7 @@ import { DataError, ModelFileError, NadirError, OptionError } from '../errors';
 import { checkOptionNames, optEnum, optInt } from '../options';
 import { Assembler, OutputError, chunkInput, planChunks } from './chunks';
 import type { WorkerInit, WorkerReply, WorkerTask } from './ort-worker';
+import { openSyncSession, syncBinding, SyncSession } from './ort-sync';
 
 export type ExecutionProvider = 'auto' | 'cpu' | 'cuda';
 
@@ -143,29 +144,17 @@ export function readSessionOptions(owner: string, o: Record<string, unknown>): R
   };
 }
 
-interface SyncBinding {
-  binding: { InferenceSession: new () => { loadModel(b: ArrayBuffer, off: number, len: number, o: object): void; run(feeds: object, fetches: object, o: object): Record<string, { data: unknown }> } };
-  initOrt(): void;
-}
-let syncBindingCache: SyncBinding | null | undefined;
-/** onnxruntime-node's internal synchronous session (its public run() only wraps it in a Promise). */
-function syncBinding(): SyncBinding | null {
-  if (syncBindingCache === undefined) {
-    syncBindingCache = null;
-    try {
-      const b = require('onnxruntime-node/dist/binding') as SyncBinding;
-      if (typeof b?.binding?.InferenceSession === 'function' && typeof b.initOrt === 'function') syncBindingCache = b;
-    } catch {
-      /* layout changed: no synchronous path */
-    }
-  }
-  return syncBindingCache;
-}
-
 interface PoolWorker {
   worker: Worker;
-  busy: boolean;
+  ready: boolean;
+  /** Tasks posted to it and not answered yet. */
+  pending: number;
 }
+
+// Tasks posted ahead to one worker: with two, the next one already waits in the worker's message
+// queue when a run ends, so the worker does not idle while the main thread wakes up, takes the
+// reply and posts again (about 0.1 ms a task, 5-10 % of the throughput at 8192-row chunks).
+const TASKS_AHEAD = 2;
 
 interface PendingTask {
   task: WorkerTask;
@@ -187,12 +176,12 @@ class WorkerPool {
     const starts: Promise<void>[] = [];
     for (let i = 0; i < size; i++) {
       const worker = new Worker(file, { workerData: init });
-      const pw: PoolWorker = { worker, busy: true };
+      const pw: PoolWorker = { worker, ready: false, pending: 0 };
       this.workers.push(pw);
       starts.push(new Promise<void>((resolve, reject) => {
         worker.once('message', (m: { ready: boolean; error?: string }) => {
           if (!m.ready) return reject(new NadirError(`a worker thread could not create its ONNX Runtime session: ${m.error}`));
-          pw.busy = false;
+          pw.ready = true;
           worker.on('message', (r: WorkerReply) => this.onReply(pw, r));
           resolve();
         });
@@ -216,11 +205,13 @@ class WorkerPool {
   }
 
   private pump(): void {
-    for (const w of this.workers) {
-      if (this.queue.length === 0) break;
-      if (w.busy) continue;
+    while (this.queue.length > 0) {
+      // The ready worker with the fewest tasks pending, if it can take one more.
+      let w: PoolWorker | undefined;
+      for (const c of this.workers) if (c.ready && c.pending < TASKS_AHEAD && (!w || c.pending < w.pending)) w = c;
+      if (!w) break;
       const p = this.queue.shift()!;
-      w.busy = true;
+      w.pending++;
       w.worker.ref();
       this.inFlight.set(p.task.id, { ...p, w });
       w.worker.postMessage(p.task, [p.task.data.buffer as ArrayBuffer]);
@@ -231,7 +222,7 @@ class WorkerPool {
     const p = this.inFlight.get(r.id);
     if (!p) return;
     this.inFlight.delete(r.id);
-    w.busy = false;
+    w.pending--;
     if (r.ok) p.resolve({ arrays: r.arrays, input: r.input });
     else p.reject(new DataError(`ONNX Runtime could not run the model (in a worker thread): ${r.error}`));
     this.pump();
@@ -246,7 +237,7 @@ class WorkerPool {
 
   // Idle workers must not keep the process alive.
   private unrefIfIdle(): void {
-    for (const w of this.workers) if (!w.busy) w.worker.unref();
+    for (const w of this.workers) if (w.ready && w.pending === 0) w.worker.unref();
   }
 
   get broken(): boolean {
@@ -372,7 +363,7 @@ export class OnnxSession {
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(nParts, this.workers * 2) }, lane));
+    await Promise.all(Array.from({ length: Math.min(nParts, this.workers * TASKS_AHEAD) }, lane));
     if (failed !== undefined) throw failed;
     return asm.results();
   }
@@ -389,7 +380,7 @@ export class OnnxSession {
   }
 
   private giveBuffer(b: Float32Array): void {
-    if (b instanceof Float32Array && b.byteLength > 0 && this.spare.length < 2 * this.workers) this.spare.push(b);
+    if (b instanceof Float32Array && b.byteLength > 0 && this.spare.length < TASKS_AHEAD * this.workers) this.spare.push(b);
   }
 
   /**
@@ -445,19 +436,15 @@ function putChecked(asm: Assembler, c: { start: number; rows: number; fed: numbe
   }
 }
 
-function createSyncSession(model: Uint8Array, sessionOptions: Record<string, unknown>) {
+function createSyncSession(model: Uint8Array, sessionOptions: Record<string, unknown>): SyncSession {
   ort();
-  const b = syncBinding();
-  if (!b)
+  if (!syncBinding())
     throw new NadirError('scoreSync needs the synchronous session of onnxruntime-node, which this onnxruntime-node version does not expose; use the asynchronous score() instead');
-  b.initOrt();
-  const s = new b.binding.InferenceSession();
   try {
-    s.loadModel(model.buffer as ArrayBuffer, model.byteOffset, model.byteLength, sessionOptions);
+    return openSyncSession(model, sessionOptions)!;
   } catch (e) {
     throw new ModelFileError(`ONNX Runtime could not load the model: ${(e as Error).message}`);
   }
-  return s;
 }
 
 function cores(): number {
