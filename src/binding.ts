@@ -11,6 +11,8 @@ export interface Native {
   setSimd(level: string): string;
   sumF32(x: F32): number;
   firstNonFinite(x: F32): number;
+  /** x ascending as doubles, NaNs last (radix sort). */
+  sortScores(x: F32): Float64Array;
   reconError(x: F32, r: F32, rows: number, cols: number, kind: number, out: F32, contrib: F32 | null): void;
   calibrate(scores: F32, quantiles: F32, mean: number, std: number, kind: number, tieBreak: number, out: F32): void;
   /** One cascade stage's pass (src/hybrid/cascade.ts): scale, decide into out/stage, gather the rows sent on (band null: the last stage decides all). */

@@ -94,3 +94,24 @@ describe('SIMD kernels', () => {
     assert.ok(simdLevels().includes('scalar'));
   });
 });
+
+describe('sortScores (radix sort of training scores)', () => {
+  const same = (a, b) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
+
+  it('orders exactly as a typed-array sort, including -0, +-Infinity, subnormals, ties and NaN', () => {
+    const special = [0, -0, Infinity, -Infinity, NaN, -NaN, 1e-45, -1e-45, 3.4e38, -3.4e38, 1, 1, -1, 0.5];
+    const r = rng(5);
+    for (const n of [0, 1, 2, 7, 1000, 70000]) {
+      const x = new Float32Array(n);
+      for (let i = 0; i < n; i++) x[i] = i < special.length && n < 1000 ? special[i] : (r() - 0.5) * 10 ** Math.floor(r() * 12 - 6);
+      if (n >= 1000) for (let i = 0; i < 50; i++) x[Math.floor(r() * n)] = special[i % special.length];
+      const got = native.sortScores(x);
+      assert.ok(got instanceof Float64Array);
+      assert.ok(same(got, Float64Array.from(x).sort()), `n=${n}`);
+    }
+  });
+
+  it('refuses what is not a Float32Array', () => {
+    assert.throws(() => native.sortScores([1, 2]), /Float32Array/);
+  });
+});

@@ -166,4 +166,19 @@ describe('models saved before threshold info existed', () => {
     assert.ok(Math.abs(old.setThreshold('iqr').value - 1.5) < 1e-3);
     assert.throws(() => old.setThreshold('spot'), /needs the top training scores, which this model does not hold .* fit it again/);
   });
+
+  it('summarize: the median absolute deviation equals the one from sorting every deviation', () => {
+    const { summarize } = require('../dist/hybrid/thresholds');
+    const r = rng(9);
+    for (const n of [1, 2, 3, 10, 11, 1001, 5000]) {
+      for (const ties of [false, true]) {
+        const x = Float64Array.from({ length: n }, () => (ties ? Math.floor(r() * 7) : gaussian(r) * 3 + (r() < 0.1 ? 20 : 0))).sort();
+        const median = x.length % 2 ? x[(n - 1) / 2] : (x[n / 2 - 1] + x[n / 2]) / 2;
+        const dev = Float64Array.from(x, (v) => Math.abs(v - median)).sort();
+        const pos = 0.5 * (n - 1), lo = Math.floor(pos), hi = Math.min(n - 1, lo + 1);
+        assert.strictEqual(summarize(x).mad, dev[lo] + (dev[hi] - dev[lo]) * (pos - lo), `n=${n} ties=${ties}`);
+      }
+    }
+  });
 });
+

@@ -42,6 +42,14 @@ Napi::Value FirstNonFinite(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(first_non_finite(x.data, x.length)));
 }
 
+// sortScores(x Float32Array) -> Float64Array: x ascending, NaNs last.
+Napi::Value SortScores(const Napi::CallbackInfo& info) {
+  auto x = f32(info, 0, "x");
+  auto out = Napi::Float64Array::New(info.Env(), x.length);
+  sort_scores(x.data, x.length, out.Data());
+  return out;
+}
+
 // reconError(x, r, rows, cols, kind 0|1, out Float32Array(rows), contrib Float32Array(rows*cols) | null)
 Napi::Value ReconError(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -71,6 +79,7 @@ void RegisterKernels(Napi::Env env, Napi::Object exports) {
   exports.Set("setSimd", Napi::Function::New(env, SetSimd, "setSimd"));
   exports.Set("sumF32", Napi::Function::New(env, SumF32, "sumF32"));
   exports.Set("firstNonFinite", Napi::Function::New(env, FirstNonFinite, "firstNonFinite"));
+  exports.Set("sortScores", Napi::Function::New(env, SortScores, "sortScores"));
   exports.Set("reconError", Napi::Function::New(env, ReconError, "reconError"));
 }
 

@@ -406,7 +406,7 @@ export abstract class Detector<O extends DetectorOptions = DetectorOptions> {
   }
 
   private finishFit(cols: number, scores: Float32Array): void {
-    const sorted = Float64Array.from(scores).sort();
+    const sorted = native.sortScores(scores);
     const quantiles = new Float32Array(QUANTILES);
     for (let k = 0; k < QUANTILES; k++) quantiles[k] = quantileSorted(sorted, k / (QUANTILES - 1));
     const summary = summarize(sorted);

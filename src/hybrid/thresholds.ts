@@ -135,10 +135,38 @@ export function summarize(sorted: Float64Array): ScoreSummary {
   let v = 0;
   for (let i = 0; i < n; i++) v += (sorted[i] - mean) ** 2;
   const median = quantileOf(sorted, 0.5);
-  const dev = new Float64Array(n);
-  for (let i = 0; i < n; i++) dev[i] = Math.abs(sorted[i] - median);
-  dev.sort();
-  return { n, mean, std: Math.sqrt(v / n), median, mad: quantileOf(dev, 0.5), q1: quantileOf(sorted, 0.25), q3: quantileOf(sorted, 0.75) };
+  return { n, mean, std: Math.sqrt(v / n), median, mad: medianAbsDeviation(sorted, median), q1: quantileOf(sorted, 0.25), q3: quantileOf(sorted, 0.75) };
+}
+
+/**
+ * Median of |sorted[i] - median| without sorting the deviations: below the median they fall as i
+ * grows, above it they rise, so the two runs are merged from the median outwards up to the middle.
+ */
+function medianAbsDeviation(sorted: Float64Array, median: number): number {
+  const n = sorted.length;
+  if (n === 0) return NaN;
+  if (Number.isNaN(sorted[n - 1])) {
+    const dev = new Float64Array(n);
+    for (let i = 0; i < n; i++) dev[i] = Math.abs(sorted[i] - median);
+    return quantileOf(dev.sort(), 0.5);
+  }
+  let r = 0;
+  while (r < n && sorted[r] < median) r++;
+  let l = r - 1;
+  const pos = 0.5 * (n - 1);
+  const lo = Math.floor(pos);
+  const hi = Math.min(n - 1, lo + 1);
+  let a = 0;
+  let b = 0;
+  for (let k = 0; k <= hi; k++) {
+    // Next smallest deviation: from the left run (median - sorted[l]) or the right (sorted[r] - median).
+    let d: number;
+    if (l >= 0 && (r >= n || median - sorted[l] <= sorted[r] - median)) d = median - sorted[l--];
+    else d = sorted[r++] - median;
+    if (k === lo) a = d;
+    if (k === hi) b = d;
+  }
+  return a + (b - a) * (pos - lo);
 }
 
 /** Linear-interpolated quantile of sorted values (numpy's default). */

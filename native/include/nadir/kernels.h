@@ -16,6 +16,9 @@ double sum_f32_scalar(const float* x, size_t n);
 int64_t first_non_finite(const float* x, size_t n);
 int64_t first_non_finite_scalar(const float* x, size_t n);
 
+// x ascending into out (as doubles); NaNs last. Linear time (radix sort).
+void sort_scores(const float* x, size_t n, double* out);
+
 // Per-row reconstruction error between x and r (both rows x cols, row-major):
 // out[i] = sum_j e(x_ij - r_ij), with e = d^2 (Squared) or |d| (Absolute).
 // If contrib is non-null it receives the per-feature terms (rows x cols), which sum to out[i].
