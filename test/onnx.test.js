@@ -199,6 +199,10 @@ describe('ONNX export', function () {
     ['mixed with layer norm', autoencoder(5, 9, [24, 6, 24], ['relu', 'tanh', 'sigmoid'], true)],
     ['default-sized (21, [64, 32])', autoencoder(6, 21, [64, 32, 64], ['relu'])],
     ['vae', vae(7, 8)],
+    // Standardization is folded into the first and last layers; a last layer with an activation or
+    // a norm keeps an explicit product with std, and a VAE without encoder layers folds into its heads.
+    ['last layer with sigmoid and layer norm', (() => { const net = autoencoder(12, 7, [10], ['relu']); net.layers[1] = randomLayer(rng(13), 10, 7, 'sigmoid', true); return net; })()],
+    ['vae without encoder layers', (() => { const r = rng(14); return { kind: 'vae', ...stats(r, 6), encoder: [], mu: randomLayer(r, 6, 2, 'identity'), logVar: randomLayer(r, 6, 2, 'identity'), decoder: [randomLayer(r, 2, 6, 'identity')], beta: 1 }; })()],
   ];
   for (const [name, net] of cases) {
     it(`matches a plain forward pass: ${name}`, async function () {
@@ -218,6 +222,18 @@ describe('ONNX export', function () {
       assert.ok(maxRelDiff(r.reconstruction.data, refRecon) <= 1e-4, `reconstruction diff ${maxRelDiff(r.reconstruction.data, refRecon)}`);
     });
   }
+
+  it('matches a plain forward pass on features of very different scales and offsets', async function () {
+    const d = 6;
+    const net = autoencoder(15, d, [8, 3, 8], ['relu']);
+    net.mean = Float32Array.from([1e3, -250, 0.001, 5e4, 0, 12]);
+    net.std = Float32Array.from([1e-3, 40, 1e-5, 3e3, 1, 0.2]);
+    const g = rng(16);
+    const X = Float32Array.from({ length: n * d }, (_, k) => net.mean[k % d] + net.std[k % d] * gaussian(g) * 1.5);
+    const r = await runOrt(networkToOnnx(net), X, n, d);
+    const ref = Float64Array.from({ length: n }, (_, i) => forwardRef(net, X.subarray(i * d, (i + 1) * d)).score);
+    assert.ok(maxRelDiff(r.score.data, ref) <= 1e-4, `score diff ${maxRelDiff(r.score.data, ref)}`);
+  });
 
   it('writes the same scores at every supported opset (13, 17, 18 with axes as inputs, 21)', async function () {
     const net = vae(8, 6);

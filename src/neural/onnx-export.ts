@@ -172,6 +172,39 @@ export function chain(g: GraphBuilder, x: string, layers: DenseLayer[], tag: str
   return x;
 }
 
+/** The layer reading c = x - mean instead of z = c / std: input column j divided by std_j. */
+function scaleInputs(l: DenseLayer, std: Float32Array): DenseLayer {
+  const weight = new Float32Array(l.weight.length);
+  for (let o = 0; o < l.outputs; o++) for (let j = 0; j < l.inputs; j++) weight[o * l.inputs + j] = l.weight[o * l.inputs + j] / std[j];
+  return { ...l, weight };
+}
+
+/** The layer emitting std * y (y its output): rows scaled by std; only without activation or norm. */
+function scaleOutputs(l: DenseLayer, std: Float32Array): DenseLayer {
+  const weight = new Float32Array(l.weight.length);
+  const bias = new Float32Array(l.outputs);
+  for (let o = 0; o < l.outputs; o++) {
+    for (let j = 0; j < l.inputs; j++) weight[o * l.inputs + j] = l.weight[o * l.inputs + j] * std[o];
+    bias[o] = l.bias[o] * std[o];
+  }
+  return { ...l, weight, bias };
+}
+
+/**
+ * A chain whose first layer reads c = x - mean (when `inStd`: it stands for c / inStd) and whose
+ * output is multiplied by `outStd` (when given), folded into the last layer where it is linear.
+ */
+function foldedChain(g: GraphBuilder, x: string, layers: DenseLayer[], inStd: Float32Array | null, outStd: Float32Array | null, tag: string): string {
+  if (layers.length === 0) return outStd ? g.node('Mul', [x, g.floats('std', outStd, [outStd.length])]) : x;
+  const ls = layers.slice();
+  if (inStd) ls[0] = scaleInputs(ls[0], inStd);
+  const last = ls.length - 1;
+  const foldOut = outStd !== null && ls[last].activation === 'identity' && !ls[last].norm;
+  if (foldOut) ls[last] = scaleOutputs(ls[last], outStd);
+  const y = chain(g, x, ls, tag);
+  return outStd && !foldOut ? g.node('Mul', [y, g.floats('std', outStd, [outStd.length])]) : y;
+}
+
 /**
  * The ONNX model (bytes of a ModelProto) of a network's whole scoring path:
  * input `input` float32 [N, d] raw features -> z = (x - mean) / std -> the network ->
@@ -188,17 +221,22 @@ export function networkToOnnx(net: Network, opts: OnnxExportOptions = {}): Uint8
   checkArray('network.std', net.std, d);
   for (let j = 0; j < d; j++) if (!(net.std[j] > 0)) throw new DataError(`network.std[${j}] is ${net.std[j]}; standard deviations must be > 0`);
 
+  // Standardization is folded into the weights, because ONNX Runtime's broadcasting element-wise
+  // ops cost as much as a dense layer here: with c = x - mean, the first layer reads c with its
+  // input columns divided by std (W z = (W / std) c), and a last layer without activation or norm
+  // emits u = std * zhat (rows scaled by std); otherwise u = zhat * std. Then std * (z - zhat) =
+  // c - u, and the score sum_j (z_j - zhat_j)^2 = sum_j (c_j - u_j)^2 / std_j^2 is a same-shape
+  // square and a product with the column of 1 / std^2. Same value as the plain form up to rounding.
   const g = new GraphBuilder(opset);
   const mean = g.floats('mean', net.mean, [d]);
-  const std = g.floats('std', net.std, [d]);
-  const z = g.node('Div', [g.node('Sub', ['input', mean]), std]);
-  let zhat: string;
+  const c = g.node('Sub', ['input', mean]);
+  let u: string;
   let kl: string | undefined;
   if (net.kind === 'autoencoder') {
     if (!Array.isArray(net.layers) || net.layers.length === 0) throw new DataError('network.layers must hold at least one layer');
     const out = checkChain('network.layers', net.layers, d);
     if (out !== d) throw new DataError(`the last layer has ${out} outputs but the network's input has ${d} features`);
-    zhat = chain(g, z, net.layers, 'layer');
+    u = foldedChain(g, c, net.layers, net.std, net.std, 'layer');
   } else {
     const h = checkChain('network.encoder', net.encoder, d);
     checkLayer('network.mu', net.mu, h);
@@ -207,19 +245,21 @@ export function networkToOnnx(net: Network, opts: OnnxExportOptions = {}): Uint8
     const out = checkChain('network.decoder', net.decoder, net.mu.outputs);
     if (out !== d) throw new DataError(`the decoder has ${out} outputs but the network's input has ${d} features`);
     if (typeof net.beta !== 'number' || !Number.isFinite(net.beta) || net.beta < 0) throw new DataError(`network.beta must be a finite number >= 0 but is ${net.beta}`);
-    const hid = chain(g, z, net.encoder, 'encoder');
-    const mu = dense(g, hid, net.mu, 'mu');
-    const lv = dense(g, hid, net.logVar, 'logvar');
-    zhat = chain(g, mu, net.decoder, 'decoder');
+    const hid = net.encoder.length ? foldedChain(g, c, net.encoder, net.std, null, 'encoder') : c;
+    const mu = net.encoder.length ? dense(g, hid, net.mu, 'mu') : dense(g, hid, scaleInputs(net.mu, net.std), 'mu');
+    const lv = net.encoder.length ? dense(g, hid, net.logVar, 'logvar') : dense(g, hid, scaleInputs(net.logVar, net.std), 'logvar');
+    u = foldedChain(g, mu, net.decoder, null, net.std, 'decoder');
     // KL = -0.5 * sum(1 + logVar - mu^2 - exp(logVar)).
     const t = g.node('Sub', [g.node('Sub', [g.node('Add', [lv, g.floats('one', [1], [])]), g.node('Mul', [mu, mu])]), g.node('Exp', [lv])]);
     const s = g.reduce('ReduceSum', t, [1], false);
     kl = g.node('Mul', [s, g.floats('neg_half_beta', [-0.5 * net.beta], [])]);
   }
-  const err = g.node('Sub', [z, zhat]);
-  if (kl) g.node('Add', [g.reduce('ReduceSumSquare', err, [1], false), kl], [], 'score');
-  else g.reduce('ReduceSumSquare', err, [1], false, 'score');
-  if (withReconstruction) g.node('Add', [g.node('Mul', [zhat, std]), mean], [], 'reconstruction');
+  const e = g.node('Sub', [c, u]);
+  const invVar = Float32Array.from(net.std, (v) => 1 / (v * v));
+  const perRow = g.node('MatMul', [g.node('Mul', [e, e]), g.floats('inv_var', invVar, [d, 1])]);
+  const err = g.node('Reshape', [perRow, g.int64s('rows', [-1])], [], kl ? undefined : 'score');
+  if (kl) g.node('Add', [err, kl], [], 'score');
+  if (withReconstruction) g.node('Add', [u, mean], [], 'reconstruction');
 
   const outputs: ValueDims[] = [['score', ['N']]];
   if (withReconstruction) outputs.push(['reconstruction', ['N', d]]);
