@@ -53,26 +53,30 @@ ForestView model(const Napi::CallbackInfo& info, size_t at, size_t cols) {
 }
 
 // A compiled forest (forest_batch_plan) travels to JS as an External owning a shared_ptr; a job
-// copies the shared_ptr, so the plan outlives the call even if JS drops it meanwhile.
+// copies the shared_ptr, so the plan outlives the call even if JS drops it meanwhile. The External
+// is type-tagged, so an External made by anything else is refused before its data is read.
 struct PlanBox {
-  static constexpr uint64_t kMagic = 0x6e6164697270616eull;
-  uint64_t magic = kMagic;
   std::shared_ptr<const ForestBatchPlan> plan;
 };
+
+constexpr napi_type_tag kPlanTag = {0x6e61646972666f72ull, 0x657374706c616e31ull};
 
 Napi::Value plan_value(Napi::Env env, std::shared_ptr<const ForestBatchPlan> plan) {
   if (!plan) return env.Null();
   auto* box = new PlanBox;
   box->plan = std::move(plan);
-  return Napi::External<PlanBox>::New(env, box, [](Napi::Env, PlanBox* b) { delete b; });
+  auto ext = Napi::External<PlanBox>::New(env, box, [](Napi::Env, PlanBox* b) { delete b; });
+  ext.TypeTag(&kPlanTag);
+  return ext;
 }
 
 // Argument `at`: null/undefined, or a plan from forestFit/forestPlan.
 std::shared_ptr<const ForestBatchPlan> plan_arg(const Napi::CallbackInfo& info, size_t at) {
   if (info.Length() <= at || absent(info[at])) return nullptr;
-  if (!info[at].IsExternal()) fail(info.Env(), "a forest plan (from forestFit or forestPlan)", "plan", info[at]);
+  if (!info[at].IsExternal() || !info[at].As<Napi::External<PlanBox>>().CheckTypeTag(&kPlanTag))
+    fail(info.Env(), "a forest plan (from forestFit or forestPlan)", "plan", info[at]);
   auto* box = info[at].As<Napi::External<PlanBox>>().Data();
-  if (!box || box->magic != PlanBox::kMagic) fail(info.Env(), "a forest plan (from forestFit or forestPlan)", "plan", info[at]);
+  if (!box) fail(info.Env(), "a forest plan (from forestFit or forestPlan)", "plan", info[at]);
   return box->plan;
 }
 
