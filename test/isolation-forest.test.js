@@ -302,6 +302,17 @@ describe('IsolationForest', () => {
         for (const r of runs) identical(r.result, runs[0].result);
       }
     });
+
+    it('score() gives the same scores inline (small batches) and on the thread pool (large ones)', async () => {
+      for (const ext of [0, 4]) {
+        const X = synthetic({ rows: 3000, cols: 6, seed: 12 }).X;
+        const d = await fitted(X, { trees: 100, extensionLevel: ext });
+        const pooled = await d.score(X); // 3000 x 100 tree walks: above the inline bound
+        identical(pooled, d.scoreSync(X));
+        const part = X.sliceRows(100, 400); // 300 rows: inline
+        identical(await d.score(part), pooled.subarray(100, 400));
+      }
+    });
   });
 
   describe('save / load', () => {

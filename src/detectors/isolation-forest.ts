@@ -24,6 +24,9 @@ export interface IsolationForestOptions extends DetectorOptions {
 
 const OWN_OPTIONS = ['trees', 'sampleSize', 'maxDepth', 'extensionLevel'] as const;
 
+// Tree walks (rows x trees) of a batch that score() runs inline; see scoreMatrix.
+const INLINE_TREE_ROWS = 1 << 18;
+
 interface Forest {
   trees: number;
   depth: number;
@@ -130,6 +133,12 @@ export class IsolationForest extends Detector<IsolationForestOptions> {
 
   protected scoreMatrix(m: Matrix): Promise<Float32Array> {
     const f = this.forest!;
+    // A small batch is scored on the calling thread: the hop to the libuv pool and back (with the
+    // forest's tables cold on the pool thread's core) cost ~150 us here, half as much again as
+    // scoring 1,800 rows. The bound keeps the stall under about half a millisecond (a tree walk
+    // costs 1-2 ns per row on the fast path; hyperplane splits several times that), well inside the
+    // ~2 ms chunks that batch inference runs on the main thread.
+    if (m.rows * f.trees * (f.normal ? 8 : 1) <= INLINE_TREE_ROWS) return Promise.resolve(this.scoreMatrixSync(m));
     const plan = this.planFor(f, m.cols, m.rows);
     return native.forestScoreAsync(m.data, m.rows, m.cols, f.trees, f.depth, f.sampleSize, f.feature, f.threshold, f.normal, f.offset, f.leaf, new Float32Array(m.rows), this.threadsValue, plan);
   }
