@@ -875,6 +875,13 @@ struct RankPlan {
   // number of keys below x in each visited node, read as base-F digits, is R(x).
   std::vector<float> search;
   std::vector<uint32_t> search_at, search_h;
+  // Most features skip the search tree: a bucket b = bucket_of(x) (monotone in x) names where x's
+  // bucket starts among the sorted thresholds (bk_base[bk_at[f] + b]); a bucket holds at most 16
+  // of them, so one compare of the 16 keys from there counts the rest (keys of later buckets are
+  // above x, padding is +inf). bk_n[f] = 0: the feature uses the search tree.
+  std::vector<float> bk_lo, bk_inv, bk_max, keys;
+  std::vector<uint32_t> bk_n, bk_at, key_at;
+  std::vector<int32_t> bk_base;
   // Leaves without gathers (depth <= 8, AVX-512 VBMI): per tree, a byte code per leaf position
   // (256) and the distinct leaf values (64); leaf_n[t] = 32 or 64 values, 0 when the tree has more
   // than 64 (its leaves are gathered).
@@ -889,6 +896,43 @@ bool cpu_has_vbmi() {
 #else
   return false;
 #endif
+}
+
+// The bucket of x for a feature with bucket index (lo, inv, max): monotone non-decreasing in x
+// (rounding is), NaN and -inf in bucket 0. Build and kernel run this same code.
+inline uint32_t bucket_of(float x, float lo, float inv, float mx) {
+  float q = (x - lo) * inv;
+  q = q > 0.0f ? q : 0.0f;
+  q = q < mx ? q : mx;
+  return static_cast<uint32_t>(static_cast<int32_t>(q));
+}
+
+// A bucket index for the sorted distinct thresholds v: the fewest buckets (a power of two, at
+// least v.size()) holding at most 16 thresholds each; false when none up to 16 per threshold does.
+bool build_buckets(const std::vector<float>& v, RankPlan& p) {
+  const size_t n = v.size();
+  float lo = n ? v[0] : 0.0f;
+  for (size_t nb = 16; nb <= std::max<size_t>(16, 16 * n) && nb <= 65536; nb *= 2) {
+    float inv = n > 1 ? static_cast<float>(nb) / (v[n - 1] - lo) : 0.0f;
+    if (!(inv < kInf)) return false;
+    const float mx = static_cast<float>(nb - 1);
+    std::vector<int32_t> base(nb + 1, 0);
+    for (float u : v) ++base[bucket_of(u, lo, inv, mx) + 1];
+    bool fits = true;
+    for (size_t b = 1; b <= nb; ++b) fits = fits && base[b] <= 16, base[b] += base[b - 1];
+    if (!fits) continue;
+    p.bk_lo.push_back(lo);
+    p.bk_inv.push_back(inv);
+    p.bk_max.push_back(mx);
+    p.bk_n.push_back(static_cast<uint32_t>(nb));
+    p.bk_at.push_back(static_cast<uint32_t>(p.bk_base.size()));
+    p.bk_base.insert(p.bk_base.end(), base.begin(), base.begin() + nb);
+    p.key_at.push_back(static_cast<uint32_t>(p.keys.size()));
+    p.keys.insert(p.keys.end(), v.begin(), v.end());
+    p.keys.insert(p.keys.end(), 16, kInf);
+    return true;
+  }
+  return false;
 }
 
 // Returns false when the forest does not fit the rank plan (see above).
@@ -907,6 +951,10 @@ bool build_rank_plan(const ForestView& f, RankPlan& p) {
     std::sort(v.begin(), v.end());
     v.erase(std::unique(v.begin(), v.end()), v.end());
     most = std::max(most, v.size());
+    if (!build_buckets(v, p)) {
+      p.bk_lo.push_back(0.0f), p.bk_inv.push_back(0.0f), p.bk_max.push_back(0.0f);
+      p.bk_n.push_back(0), p.bk_at.push_back(0), p.key_at.push_back(0);
+    }
     constexpr size_t W = kRankKeys, F = kRankKeys + 1;
     size_t h = 1, span = F;  // span = F^h: the tree holds span - 1 keys
     while (span - 1 < v.size()) ++h, span *= F;
@@ -1010,6 +1058,32 @@ bool build_rank_plan(const ForestView& f, RankPlan& p) {
 NADIR_TARGET_AVX512VBMI void rank_rows_avx512(const RankPlan& p, const float* x, size_t nf, size_t blocks, int16_t* xr) {
   constexpr int G = 16;
   for (size_t c = 0; c < nf; ++c) {
+    if (p.bk_n[c]) {
+      const float lo = p.bk_lo[c], inv = p.bk_inv[c], mx = p.bk_max[c];
+      const int32_t* base = p.bk_base.data() + p.bk_at[c];
+      const float* keys = p.keys.data() + p.key_at[c];
+      // Sixteen values' buckets at once (the same operations as bucket_of, lane by lane), then
+      // one compare per value.
+      const __m512 vlo = _mm512_set1_ps(lo), vinv = _mm512_set1_ps(inv), vmx = _mm512_set1_ps(mx);
+      alignas(64) float xv[G];
+      alignas(64) int32_t at[G], cnt[G];
+      for (size_t r = 0; r < 32 * blocks; r += G) {
+        for (int i = 0; i < G; ++i) xv[i] = x[(r + i) * nf + c];
+        const __m512 v = _mm512_load_ps(xv);
+        __m512 q = _mm512_mul_ps(_mm512_sub_ps(v, vlo), vinv);
+        q = _mm512_max_ps(q, _mm512_setzero_ps());  // q > 0 ? q : 0 (NaN -> 0)
+        q = _mm512_min_ps(q, vmx);                  // q < mx ? q : mx
+        const __m512i bk = _mm512_cvttps_epi32(q);
+        _mm512_store_si512(at, bk);
+        for (int i = 0; i < G; ++i) {
+          const int32_t a = base[at[i]];
+          cnt[i] = a + __builtin_popcount(_mm512_cmp_ps_mask(_mm512_loadu_ps(keys + a), _mm512_set1_ps(xv[i]), _CMP_LT_OQ));
+        }
+        const __m512i n = _mm512_sll_epi32(_mm512_load_si512(cnt), _mm_cvtsi32_si128(static_cast<int>(p.shift)));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(xr + (r / 32) * 32 * nf + c * 32 + r % 32), _mm512_cvtepi32_epi16(n));
+      }
+      continue;
+    }
     const float* tree0 = p.search.data() + p.search_at[c];
     const uint32_t h = p.search_h[c];
     for (size_t r = 0; r < 32 * blocks; r += G) {
