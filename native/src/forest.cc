@@ -860,6 +860,7 @@ struct RankLevel {
   uint32_t at = 0;      // first entry in RankPlan::thr (cap entries) and ::child (2 cap)
   uint32_t cap = 32;    // 32, 64 or 128 entries
   uint32_t m = 1;       // distinct features rounded up to 1, 2, 4, 8, 16 or 32
+  uint32_t n = 1;       // distinct features (at least 1)
   uint8_t col[32] = {};  // the slots' features
 };
 
@@ -1025,6 +1026,7 @@ bool build_rank_plan(const ForestView& f, RankPlan& p) {
       lp.cap = entries <= 32 ? 32 : entries <= 64 ? 64 : 128;
       lp.m = 1;
       while (lp.m < nc) lp.m *= 2;
+      lp.n = std::max<uint32_t>(1, static_cast<uint32_t>(nc));
       for (uint32_t c = 0, q = 0; c < 32; ++c)
         if (used[k] >> c & 1) lp.col[q++] = static_cast<uint8_t>(c);
       for (size_t q = nc; q < 32; ++q) lp.col[q] = lp.col[0];
@@ -1146,13 +1148,15 @@ NADIR_TARGET_AVX512VBMI inline __m512i lookup16(const int16_t* T, __m512i e) {
 }
 
 // Each lane's rank among M columns (slot s picks col[s]), by a tree of blends on the slot's bits.
+// Only the first n (<= M) slots occur, so subtrees past them are skipped: n - 1 blends.
 template <int M>
-NADIR_TARGET_AVX512VBMI inline __m512i pick_rank(const int16_t* base, const uint8_t* col, __m512i s) {
+NADIR_TARGET_AVX512VBMI inline __m512i pick_rank(const int16_t* base, const uint8_t* col, __m512i s, uint32_t n) {
   if constexpr (M == 1) {
     return _mm512_load_si512(base + 32 * col[0]);
   } else {
+    if (n <= M / 2) return pick_rank<M / 2>(base, col, s, n);
     const __mmask32 upper = _mm512_test_epi16_mask(s, _mm512_set1_epi16(M / 2));
-    return _mm512_mask_blend_epi16(upper, pick_rank<M / 2>(base, col, s), pick_rank<M / 2>(base, col + M / 2, s));
+    return _mm512_mask_blend_epi16(upper, pick_rank<M / 2>(base, col, s, M / 2), pick_rank<M / 2>(base, col + M / 2, s, n - M / 2));
   }
 }
 
@@ -1191,7 +1195,7 @@ NADIR_TARGET_AVX512VBMI void rank_plan_rows_avx512(const ForestView& f, const Ra
       }
       __mmask32 right[NB];
 #define NADIR_PICK(M) \
-  for (int b = 0; b < NB; ++b) right[b] = _mm512_cmpgt_epi16_mask(pick_rank<M>(xr + b * 32 * nf, Q.col, tv[b]), tv[b])
+  for (int b = 0; b < NB; ++b) right[b] = _mm512_cmpgt_epi16_mask(pick_rank<M>(xr + b * 32 * nf, Q.col, tv[b], Q.n), tv[b])
       switch (Q.m) {
         case 1: NADIR_PICK(1); break;
         case 2: NADIR_PICK(2); break;
