@@ -877,12 +877,12 @@ struct RankPlan {
   std::vector<float> search;
   std::vector<uint32_t> search_at, search_h;
   // Most features skip the search tree: a bucket b = bucket_of(x) (monotone in x) names where x's
-  // bucket starts among the sorted thresholds (bk_base[bk_at[f] + b]); a bucket holds at most 16
-  // of them, so one compare of the 16 keys from there counts the rest (keys of later buckets are
-  // above x, padding is +inf). bk_n[f] = 0: the feature uses the search tree.
+  // bucket starts among the sorted thresholds (bk_base[bk_at[f] + b]); a bucket holds at most
+  // bk_w[f] (8 or 16) of them, so one compare of the bk_w keys from there counts the rest (keys of
+  // later buckets are above x, padding is +inf). bk_n[f] = 0: the feature uses the search tree.
   std::vector<float> bk_lo, bk_inv, bk_max, keys;
-  std::vector<uint32_t> bk_n, bk_at, key_at;
-  std::vector<int32_t> bk_base;
+  std::vector<uint32_t> bk_n, bk_w, bk_at, key_at;
+  std::vector<int16_t> bk_base;
   // Leaves without gathers (depth <= 8, AVX-512 VBMI): per tree, a byte code per leaf position
   // (256) and the distinct leaf values (64); leaf_n[t] = 32 or 64 values, 0 when the tree has more
   // than 64 (its leaves are gathered).
@@ -908,31 +908,35 @@ inline uint32_t bucket_of(float x, float lo, float inv, float mx) {
   return static_cast<uint32_t>(static_cast<int32_t>(q));
 }
 
-// A bucket index for the sorted distinct thresholds v: the fewest buckets (a power of two, at
-// least v.size()) holding at most 16 thresholds each; false when none up to 16 per threshold does.
+// A bucket index for the sorted distinct thresholds v: the fewest buckets (a power of two) holding
+// at most W = 8 thresholds each (one 8-key compare per value), else at most 16; false when neither
+// fits in 2^14 resp. 2^16 buckets (the search tree then ranks the feature).
 bool build_buckets(const std::vector<float>& v, RankPlan& p) {
   const size_t n = v.size();
-  float lo = n ? v[0] : 0.0f;
-  for (size_t nb = 16; nb <= std::max<size_t>(16, 16 * n) && nb <= 65536; nb *= 2) {
-    float inv = n > 1 ? static_cast<float>(nb) / (v[n - 1] - lo) : 0.0f;
-    if (!(inv < kInf)) return false;
-    const float mx = static_cast<float>(nb - 1);
-    std::vector<int32_t> base(nb + 1, 0);
-    for (float u : v) ++base[bucket_of(u, lo, inv, mx) + 1];
-    bool fits = true;
-    for (size_t b = 1; b <= nb; ++b) fits = fits && base[b] <= 16, base[b] += base[b - 1];
-    if (!fits) continue;
-    p.bk_lo.push_back(lo);
-    p.bk_inv.push_back(inv);
-    p.bk_max.push_back(mx);
-    p.bk_n.push_back(static_cast<uint32_t>(nb));
-    p.bk_at.push_back(static_cast<uint32_t>(p.bk_base.size()));
-    p.bk_base.insert(p.bk_base.end(), base.begin(), base.begin() + nb);
-    p.key_at.push_back(static_cast<uint32_t>(p.keys.size()));
-    p.keys.insert(p.keys.end(), v.begin(), v.end());
-    p.keys.insert(p.keys.end(), 16, kInf);
-    return true;
-  }
+  const float lo = n ? v[0] : 0.0f;
+  if (n > static_cast<size_t>(kRankMax)) return false;
+  for (uint32_t w : {8u, 16u})
+    for (size_t nb = 16; nb <= (w == 8 ? 16384u : 65536u); nb *= 2) {
+      const float inv = n > 1 ? static_cast<float>(nb) / (v[n - 1] - lo) : 0.0f;
+      if (!(inv < kInf)) return false;
+      const float mx = static_cast<float>(nb - 1);
+      std::vector<int32_t> base(nb + 1, 0);
+      for (float u : v) ++base[bucket_of(u, lo, inv, mx) + 1];
+      bool fits = true;
+      for (size_t b = 1; b <= nb; ++b) fits = fits && base[b] <= static_cast<int32_t>(w), base[b] += base[b - 1];
+      if (!fits) continue;
+      p.bk_lo.push_back(lo);
+      p.bk_inv.push_back(inv);
+      p.bk_max.push_back(mx);
+      p.bk_n.push_back(static_cast<uint32_t>(nb));
+      p.bk_w.push_back(w);
+      p.bk_at.push_back(static_cast<uint32_t>(p.bk_base.size()));
+      p.bk_base.insert(p.bk_base.end(), base.begin(), base.begin() + nb);  // ranks fit 15 bits (checked by the caller)
+      p.key_at.push_back(static_cast<uint32_t>(p.keys.size()));
+      p.keys.insert(p.keys.end(), v.begin(), v.end());
+      p.keys.insert(p.keys.end(), 16, kInf);
+      return true;
+    }
   return false;
 }
 
@@ -954,7 +958,7 @@ bool build_rank_plan(const ForestView& f, RankPlan& p) {
     most = std::max(most, v.size());
     if (!build_buckets(v, p)) {
       p.bk_lo.push_back(0.0f), p.bk_inv.push_back(0.0f), p.bk_max.push_back(0.0f);
-      p.bk_n.push_back(0), p.bk_at.push_back(0), p.key_at.push_back(0);
+      p.bk_n.push_back(0), p.bk_w.push_back(0), p.bk_at.push_back(0), p.key_at.push_back(0);
     }
     constexpr size_t W = kRankKeys, F = kRankKeys + 1;
     size_t h = 1, span = F;  // span = F^h: the tree holds span - 1 keys
@@ -1062,7 +1066,7 @@ NADIR_TARGET_AVX512VBMI void rank_rows_avx512(const RankPlan& p, const float* x,
   for (size_t c = 0; c < nf; ++c) {
     if (p.bk_n[c]) {
       const float lo = p.bk_lo[c], inv = p.bk_inv[c], mx = p.bk_max[c];
-      const int32_t* base = p.bk_base.data() + p.bk_at[c];
+      const int16_t* base = p.bk_base.data() + p.bk_at[c];
       const float* keys = p.keys.data() + p.key_at[c];
       // Sixteen values' buckets at once (the same operations as bucket_of, lane by lane), then
       // one compare per value.
@@ -1077,9 +1081,16 @@ NADIR_TARGET_AVX512VBMI void rank_rows_avx512(const RankPlan& p, const float* x,
         q = _mm512_min_ps(q, vmx);                  // q < mx ? q : mx
         const __m512i bk = _mm512_cvttps_epi32(q);
         _mm512_store_si512(at, bk);
-        for (int i = 0; i < G; ++i) {
-          const int32_t a = base[at[i]];
-          cnt[i] = a + __builtin_popcount(_mm512_cmp_ps_mask(_mm512_loadu_ps(keys + a), _mm512_set1_ps(xv[i]), _CMP_LT_OQ));
+        if (p.bk_w[c] == 8) {
+          for (int i = 0; i < G; ++i) {
+            const int32_t a = base[at[i]];
+            cnt[i] = a + __builtin_popcount(_mm256_cmp_ps_mask(_mm256_loadu_ps(keys + a), _mm256_set1_ps(xv[i]), _CMP_LT_OQ));
+          }
+        } else {
+          for (int i = 0; i < G; ++i) {
+            const int32_t a = base[at[i]];
+            cnt[i] = a + __builtin_popcount(_mm512_cmp_ps_mask(_mm512_loadu_ps(keys + a), _mm512_set1_ps(xv[i]), _CMP_LT_OQ));
+          }
         }
         const __m512i n = _mm512_sll_epi32(_mm512_load_si512(cnt), _mm_cvtsi32_si128(static_cast<int>(p.shift)));
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(xr + (r / 32) * 32 * nf + c * 32 + r % 32), _mm512_cvtepi32_epi16(n));
