@@ -206,6 +206,28 @@ describe('IsolationForest', () => {
       }
     });
 
+    it('the rank plan is exact whether a feature is ranked by 8- or 16-key buckets or the search tree', async () => {
+      // Columns from even to very skewed spreads of thresholds (the skewed ones overflow the
+      // buckets), and subnormal and tied values; rows also at the thresholds themselves.
+      const rows = 1500, cols = 8;
+      const rand = rng(11);
+      const data = new Float32Array(rows * cols);
+      for (let i = 0; i < rows; i++) {
+        const u = () => rand();
+        const row = [u(), Math.exp(12 * u()), Math.exp(60 * u()), u() < 0.02 ? 1e30 * u() : u(), 1e-40 * u(), Math.round(8 * u()), -Math.exp(30 * u()), Math.exp(16 * u())];
+        for (let j = 0; j < cols; j++) data[i * cols + j] = row[j];
+      }
+      const X = new nadir.Matrix(data, rows, cols);
+      const d = await fitted(X, { trees: 40, sampleSize: 512, maxDepth: 9 });
+      const f = d.forest;
+      const Y = new nadir.Matrix(Float32Array.from(data, (v, g) => (g % 5 === 0 ? f.threshold[(g * 7) % f.threshold.length] : v)).map((v) => (v === Infinity ? 0 : v)), rows, cols);
+      for (const Z of [X, Y]) {
+        const runs = await atEachLevel(() => d.score(Z));
+        for (const r of runs) identical(r.result, runs[0].result);
+        assert.ok(maxAbsDiff(reference(d, Z), runs[0].result) < 1e-6);
+      }
+    });
+
     // Float32 neighbours (one ulp down / up) of v.
     function ulp(v, dir) {
       const f = new Float32Array([v]);
