@@ -854,7 +854,8 @@ constexpr size_t kRankMaxFeatures = 32;
 constexpr size_t kRankPositional = 8;  // levels 0..7 (up to 128 nodes: one to four registers of words) by position
 constexpr int kRankMax = 32766;
 constexpr int16_t kRankNever = 32767;
-constexpr size_t kRankKeys = 16;  // keys per node of the rank search tree (16 or 32; 32 measured slower)
+constexpr size_t kRankKeys = 16;
+constexpr size_t kRankMaxBlocks = 8;  // blocks of 32 rows per rank_rows_avx512 call  // keys per node of the rank search tree (16 or 32; 32 measured slower)
 
 struct RankLevel {
   uint32_t at = 0;      // first entry in RankPlan::thr (cap entries) and ::child (2 cap)
@@ -1059,6 +1060,13 @@ bool build_rank_plan(const ForestView& f, RankPlan& p) {
 
 #define NADIR_TARGET_AVX512VBMI __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx512vbmi,avx2,fma,popcnt")))
 
+// bucket_of with maxss / minss (a > b ? a : b and a < b ? a : b: the same results, fewer uops).
+NADIR_TARGET_AVX512VBMI inline uint32_t bucket_of_sse(float x, float lo, float inv, float mx) {
+  __m128 q = _mm_mul_ss(_mm_sub_ss(_mm_set_ss(x), _mm_set_ss(lo)), _mm_set_ss(inv));
+  q = _mm_min_ss(_mm_max_ss(q, _mm_setzero_ps()), _mm_set_ss(mx));
+  return static_cast<uint32_t>(_mm_cvttss_si32(q));
+}
+
 // Blocks of 32 rows to ranks, feature-major (xr[b*32*nf + f*32 + lane]): per value, one compare
 // of 16 keys per tree level. Sixteen values go down together, so their dependency chains overlap.
 NADIR_TARGET_AVX512VBMI void rank_rows_avx512(const RankPlan& p, const float* x, size_t nf, size_t blocks, int16_t* xr) {
@@ -1070,30 +1078,26 @@ NADIR_TARGET_AVX512VBMI void rank_rows_avx512(const RankPlan& p, const float* x,
       const float* keys = p.keys.data() + p.key_at[c];
       // Sixteen values' buckets at once (the same operations as bucket_of, lane by lane), then
       // one compare per value.
-      const __m512 vlo = _mm512_set1_ps(lo), vinv = _mm512_set1_ps(inv), vmx = _mm512_set1_ps(mx);
-      alignas(64) float xv[G];
-      alignas(64) int32_t at[G], cnt[G];
-      for (size_t r = 0; r < 32 * blocks; r += G) {
-        for (int i = 0; i < G; ++i) xv[i] = x[(r + i) * nf + c];
-        const __m512 v = _mm512_load_ps(xv);
-        __m512 q = _mm512_mul_ps(_mm512_sub_ps(v, vlo), vinv);
-        q = _mm512_max_ps(q, _mm512_setzero_ps());  // q > 0 ? q : 0 (NaN -> 0)
-        q = _mm512_min_ps(q, vmx);                  // q < mx ? q : mx
-        const __m512i bk = _mm512_cvttps_epi32(q);
-        _mm512_store_si512(at, bk);
+      // Per value: its bucket, then one compare of the bucket's keys.
+      const uint32_t sh = p.shift;
+      for (size_t bl = 0; bl < blocks; ++bl) {
+        const float* xb = x + bl * 32 * nf + c;
+        int16_t* o = xr + bl * 32 * nf + c * 32;
         if (p.bk_w[c] == 8) {
-          for (int i = 0; i < G; ++i) {
-            const int32_t a = base[at[i]];
-            cnt[i] = a + __builtin_popcount(_mm256_cmp_ps_mask(_mm256_loadu_ps(keys + a), _mm256_set1_ps(xv[i]), _CMP_LT_OQ));
+          for (int l = 0; l < 32; ++l) {
+            const float* xv = xb + l * nf;
+            const int32_t a = base[bucket_of_sse(*xv, lo, inv, mx)];
+            const uint32_t below = _mm256_cmp_ps_mask(_mm256_loadu_ps(keys + a), _mm256_broadcast_ss(xv), _CMP_LT_OQ);
+            o[l] = static_cast<int16_t>((a + __builtin_popcount(below)) << sh);
           }
         } else {
-          for (int i = 0; i < G; ++i) {
-            const int32_t a = base[at[i]];
-            cnt[i] = a + __builtin_popcount(_mm512_cmp_ps_mask(_mm512_loadu_ps(keys + a), _mm512_set1_ps(xv[i]), _CMP_LT_OQ));
+          for (int l = 0; l < 32; ++l) {
+            const float* xv = xb + l * nf;
+            const int32_t a = base[bucket_of_sse(*xv, lo, inv, mx)];
+            const uint32_t below = _mm512_cmp_ps_mask(_mm512_loadu_ps(keys + a), _mm512_set1_ps(*xv), _CMP_LT_OQ);
+            o[l] = static_cast<int16_t>((a + __builtin_popcount(below)) << sh);
           }
         }
-        const __m512i n = _mm512_sll_epi32(_mm512_load_si512(cnt), _mm_cvtsi32_si128(static_cast<int>(p.shift)));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(xr + (r / 32) * 32 * nf + c * 32 + r % 32), _mm512_cvtepi32_epi16(n));
       }
       continue;
     }
@@ -1258,6 +1262,7 @@ NADIR_TARGET_AVX512VBMI void rank_plan_rows_avx512(const ForestView& f, const Ra
 // blocks, the last one scored from a zero-padded copy.
 NADIR_TARGET_AVX512VBMI void score_rank_avx512(const ForestView& f, const RankPlan& p, const float* x, size_t rows, float* out, double scale) {
   constexpr int NB = 5;  // measured best of 4..8 (fewer: latency-bound; more: spills)
+  static_assert(NB <= kRankMaxBlocks, "rank_rows_avx512 takes up to kRankMaxBlocks blocks");
   const size_t nf = f.n_features;
   alignas(64) int16_t xr[NB * 32 * kRankMaxFeatures];
   size_t i = 0;
