@@ -1165,9 +1165,9 @@ NADIR_TARGET_AVX512VBMI inline __m512i lookup16(const int16_t* T, __m512i e) {
 // Each lane's rank among M columns (slot s picks col[s]), by a tree of blends on the slot's bits.
 // Only the first n (<= M) slots occur, so subtrees past them are skipped: n - 1 blends.
 template <int M>
-NADIR_TARGET_AVX512VBMI inline __m512i pick_rank(const int16_t* base, const uint8_t* col, __m512i s, uint32_t n) {
+NADIR_TARGET_AVX512VBMI inline __attribute__((always_inline)) __m512i pick_rank(const int16_t* base, const uint8_t* col, __m512i s, uint32_t n) {
   if constexpr (M == 1) {
-    return _mm512_load_si512(base + 32 * col[0]);
+    return _mm512_load_si512(reinterpret_cast<const char*>(base) + (static_cast<size_t>(col[0]) << 6));
   } else {
     if (n <= M / 2) return pick_rank<M / 2>(base, col, s, n);
     const __mmask32 upper = _mm512_test_epi16_mask(s, _mm512_set1_epi16(M / 2));
