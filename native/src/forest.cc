@@ -1177,7 +1177,9 @@ NADIR_TARGET_AVX512VBMI inline __attribute__((always_inline)) __m512i pick_rank(
 
 // NB blocks of 32 rows as ranks (see rank_rows_avx512). Lanes track their position j (16 bits:
 // j < 2^depth <= 2^16) and, on numbered levels, their entry c, as in plan_rows_avx512.
-template <int NB>
+// ALLPOS: every level is looked up by position (depth <= kRankPositional), so the entry numbers c
+// are compiled out, which leaves their registers to the level loop.
+template <int NB, bool ALLPOS>
 NADIR_TARGET_AVX512VBMI void rank_plan_rows_avx512(const ForestView& f, const RankPlan& p, const int16_t* xr, float* out, double scale) {
   const size_t L = f.leaves(), nf = f.n_features, D = f.depth, P = std::min(D, kRankPositional);
   const __m512i one = _mm512_set1_epi16(1);
@@ -1196,7 +1198,7 @@ NADIR_TARGET_AVX512VBMI void rank_plan_rows_avx512(const ForestView& f, const Ra
       } else {
         // Entries by position, or by number (values, not a pointer to j or c: that would keep the
         // arrays in memory).
-        const bool pos = k < P;
+        const bool pos = ALLPOS || k < P;
         switch (Q.cap) {
           case 32:
             for (int b = 0; b < NB; ++b) tv[b] = lookup16<32>(T, pos ? j[b] : c[b]);
@@ -1224,7 +1226,7 @@ NADIR_TARGET_AVX512VBMI void rank_plan_rows_avx512(const ForestView& f, const Ra
         const __m512i j2 = _mm512_add_epi16(j[b], j[b]);
         j[b] = _mm512_mask_add_epi16(j2, right[b], j2, one);
       }
-      if (k + 1 < P || k + 1 == D) continue;
+      if (ALLPOS || k + 1 < P || k + 1 == D) continue;
       __m512i ci[NB];
       for (int b = 0; b < NB; ++b) {
         const __m512i c2 = _mm512_add_epi16(c[b], c[b]);
@@ -1264,11 +1266,12 @@ NADIR_TARGET_AVX512VBMI void score_rank_avx512(const ForestView& f, const RankPl
   constexpr int NB = 5;  // measured best of 4..8 (fewer: latency-bound; more: spills)
   static_assert(NB <= kRankMaxBlocks, "rank_rows_avx512 takes up to kRankMaxBlocks blocks");
   const size_t nf = f.n_features;
+  const bool allpos = static_cast<size_t>(f.depth) <= kRankPositional;
   alignas(64) int16_t xr[NB * 32 * kRankMaxFeatures];
   size_t i = 0;
   for (; i + NB * 32 <= rows; i += NB * 32) {
     rank_rows_avx512(p, x + i * nf, nf, NB, xr);
-    rank_plan_rows_avx512<NB>(f, p, xr, out + i, scale);
+    if (allpos) rank_plan_rows_avx512<NB, true>(f, p, xr, out + i, scale); else rank_plan_rows_avx512<NB, false>(f, p, xr, out + i, scale);
   }
   if (i == rows) return;
   const size_t left = rows - i, blocks = (left + 31) / 32;
@@ -1283,11 +1286,11 @@ NADIR_TARGET_AVX512VBMI void score_rank_avx512(const ForestView& f, const RankPl
   alignas(64) float part[NB * 32];
   static_assert(NB == 5, "one case per block count up to NB");
   switch (blocks) {
-    case 1: rank_plan_rows_avx512<1>(f, p, xr, part, scale); break;
-    case 2: rank_plan_rows_avx512<2>(f, p, xr, part, scale); break;
-    case 3: rank_plan_rows_avx512<3>(f, p, xr, part, scale); break;
-    case 4: rank_plan_rows_avx512<4>(f, p, xr, part, scale); break;
-    default: rank_plan_rows_avx512<NB>(f, p, xr, part, scale); break;  // 129..159 rows
+    case 1: allpos ? rank_plan_rows_avx512<1, true>(f, p, xr, part, scale) : rank_plan_rows_avx512<1, false>(f, p, xr, part, scale); break;
+    case 2: allpos ? rank_plan_rows_avx512<2, true>(f, p, xr, part, scale) : rank_plan_rows_avx512<2, false>(f, p, xr, part, scale); break;
+    case 3: allpos ? rank_plan_rows_avx512<3, true>(f, p, xr, part, scale) : rank_plan_rows_avx512<3, false>(f, p, xr, part, scale); break;
+    case 4: allpos ? rank_plan_rows_avx512<4, true>(f, p, xr, part, scale) : rank_plan_rows_avx512<4, false>(f, p, xr, part, scale); break;
+    default: allpos ? rank_plan_rows_avx512<NB, true>(f, p, xr, part, scale) : rank_plan_rows_avx512<NB, false>(f, p, xr, part, scale); break;  // 129..159 rows
   }
   std::copy(part, part + left, out + i);
 }
