@@ -1067,8 +1067,9 @@ NADIR_TARGET_AVX512VBMI inline uint32_t bucket_of_sse(float x, float lo, float i
   return static_cast<uint32_t>(_mm_cvttss_si32(q));
 }
 
-// Blocks of 32 rows to ranks, feature-major (xr[b*32*nf + f*32 + lane]): per value, one compare
-// of 16 keys per tree level. Sixteen values go down together, so their dependency chains overlap.
+// Blocks of 32 rows to ranks, feature-major (xr[b*32*nf + f*32 + lane]): per value, its bucket
+// and one compare (bucketed features), or one compare of 16 keys per search tree level, sixteen
+// values going down together so that their dependency chains overlap.
 NADIR_TARGET_AVX512VBMI void rank_rows_avx512(const RankPlan& p, const float* x, size_t nf, size_t blocks, int16_t* xr) {
   constexpr int G = 16;
   for (size_t c = 0; c < nf; ++c) {
@@ -1076,8 +1077,6 @@ NADIR_TARGET_AVX512VBMI void rank_rows_avx512(const RankPlan& p, const float* x,
       const float lo = p.bk_lo[c], inv = p.bk_inv[c], mx = p.bk_max[c];
       const int16_t* base = p.bk_base.data() + p.bk_at[c];
       const float* keys = p.keys.data() + p.key_at[c];
-      // Sixteen values' buckets at once (the same operations as bucket_of, lane by lane), then
-      // one compare per value.
       // Per value: its bucket, then one compare of the bucket's keys.
       const uint32_t sh = p.shift;
       for (size_t bl = 0; bl < blocks; ++bl) {
