@@ -884,6 +884,9 @@ struct RankPlan {
   std::vector<float> bk_lo, bk_inv, bk_max, keys;
   std::vector<uint32_t> bk_n, bk_w, bk_at, key_at;
   std::vector<int16_t> bk_base;
+  // bk_lo, bk_inv, bk_max repeated over 16 rows (16 * n_features each, 0 for search-tree
+  // features): the buckets of 16 row-major values at a time.
+  std::vector<float> pat_lo, pat_inv, pat_max;
   // Leaves without gathers (depth <= 8, AVX-512 VBMI): per tree, a byte code per leaf position
   // (256) and the distinct leaf values (64); leaf_n[t] = 32 or 64 values, 0 when the tree has more
   // than 64 (its leaves are gathered).
@@ -973,6 +976,12 @@ bool build_rank_plan(const ForestView& f, RankPlan& p) {
           p.search.push_back(at < v.size() ? v[at] : kInf);
         }
   }
+  for (size_t i = 0; i < 16 * nf; ++i) {
+    const size_t c = i % nf;
+    p.pat_lo.push_back(p.bk_lo[c]);
+    p.pat_inv.push_back(p.bk_inv[c]);
+    p.pat_max.push_back(p.bk_max[c]);
+  }
   p.leaf_n.assign(f.trees, 0);
   if (D <= 8) {
     const size_t L = f.leaves();
@@ -1060,39 +1069,39 @@ bool build_rank_plan(const ForestView& f, RankPlan& p) {
 
 #define NADIR_TARGET_AVX512VBMI __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx512vbmi,avx2,fma,popcnt")))
 
-// bucket_of with maxss / minss (a > b ? a : b and a < b ? a : b: the same results, fewer uops).
-NADIR_TARGET_AVX512VBMI inline uint32_t bucket_of_sse(float x, float lo, float inv, float mx) {
-  __m128 q = _mm_mul_ss(_mm_sub_ss(_mm_set_ss(x), _mm_set_ss(lo)), _mm_set_ss(inv));
-  q = _mm_min_ss(_mm_max_ss(q, _mm_setzero_ps()), _mm_set_ss(mx));
-  return static_cast<uint32_t>(_mm_cvttss_si32(q));
-}
-
 // Blocks of 32 rows to ranks, feature-major (xr[b*32*nf + f*32 + lane]): per value, its bucket
 // and one compare (bucketed features), or one compare of 16 keys per search tree level, sixteen
 // values going down together so that their dependency chains overlap.
 NADIR_TARGET_AVX512VBMI void rank_rows_avx512(const RankPlan& p, const float* x, size_t nf, size_t blocks, int16_t* xr) {
   constexpr int G = 16;
+  // Every value's bucket first (the operations of bucket_of, sixteen row-major values at a time).
+  alignas(64) int32_t bk[32 * kRankMaxBlocks * kRankMaxFeatures];
+  for (size_t i = 0, o = 0; i < 32 * blocks * nf; i += 16, o = o + 16 == 16 * nf ? 0 : o + 16) {
+    __m512 q = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(p.pat_lo.data() + o)), _mm512_loadu_ps(p.pat_inv.data() + o));
+    q = _mm512_min_ps(_mm512_max_ps(q, _mm512_setzero_ps()), _mm512_loadu_ps(p.pat_max.data() + o));  // q > 0 ? q : 0, then q < mx ? q : mx
+    _mm512_store_si512(bk + i, _mm512_cvttps_epi32(q));
+  }
   for (size_t c = 0; c < nf; ++c) {
     if (p.bk_n[c]) {
-      const float lo = p.bk_lo[c], inv = p.bk_inv[c], mx = p.bk_max[c];
       const int16_t* base = p.bk_base.data() + p.bk_at[c];
       const float* keys = p.keys.data() + p.key_at[c];
       // Per value: its bucket, then one compare of the bucket's keys.
       const uint32_t sh = p.shift;
       for (size_t bl = 0; bl < blocks; ++bl) {
         const float* xb = x + bl * 32 * nf + c;
+        const int32_t* bb = bk + bl * 32 * nf + c;
         int16_t* o = xr + bl * 32 * nf + c * 32;
         if (p.bk_w[c] == 8) {
           for (int l = 0; l < 32; ++l) {
             const float* xv = xb + l * nf;
-            const int32_t a = base[bucket_of_sse(*xv, lo, inv, mx)];
+            const int32_t a = base[bb[l * nf]];
             const uint32_t below = _mm256_cmp_ps_mask(_mm256_loadu_ps(keys + a), _mm256_broadcast_ss(xv), _CMP_LT_OQ);
             o[l] = static_cast<int16_t>((a + __builtin_popcount(below)) << sh);
           }
         } else {
           for (int l = 0; l < 32; ++l) {
             const float* xv = xb + l * nf;
-            const int32_t a = base[bucket_of_sse(*xv, lo, inv, mx)];
+            const int32_t a = base[bb[l * nf]];
             const uint32_t below = _mm512_cmp_ps_mask(_mm512_loadu_ps(keys + a), _mm512_set1_ps(*xv), _CMP_LT_OQ);
             o[l] = static_cast<int16_t>((a + __builtin_popcount(below)) << sh);
           }
