@@ -1173,13 +1173,13 @@ NADIR_TARGET_AVX512VBMI inline __m512i lookup16(const int16_t* T, __m512i e) {
 // Each lane's rank among M columns (slot s picks col[s]), by a tree of blends on the slot's bits.
 // Only the first n (<= M) slots occur, so subtrees past them are skipped: n - 1 blends.
 template <int M>
-NADIR_TARGET_AVX512VBMI inline __attribute__((always_inline)) __m512i pick_rank(const int16_t* base, const uint8_t* col, __m512i s, uint32_t n) {
+NADIR_TARGET_AVX512VBMI inline __attribute__((always_inline)) __m512i pick_rank(const int16_t* base, const uint8_t* col, __m512i s, uint32_t n, const __m512i* bit) {
   if constexpr (M == 1) {
     return _mm512_load_si512(reinterpret_cast<const char*>(base) + (static_cast<size_t>(col[0]) << 6));
   } else {
-    if (n <= M / 2) return pick_rank<M / 2>(base, col, s, n);
-    const __mmask32 upper = _mm512_test_epi16_mask(s, _mm512_set1_epi16(M / 2));
-    return _mm512_mask_blend_epi16(upper, pick_rank<M / 2>(base, col, s, M / 2), pick_rank<M / 2>(base, col + M / 2, s, n - M / 2));
+    if (n <= M / 2) return pick_rank<M / 2>(base, col, s, n, bit);
+    const __mmask32 upper = _mm512_test_epi16_mask(s, bit[__builtin_ctz(M / 2)]);
+    return _mm512_mask_blend_epi16(upper, pick_rank<M / 2>(base, col, s, M / 2, bit), pick_rank<M / 2>(base, col + M / 2, s, n - M / 2, bit));
   }
 }
 
@@ -1193,6 +1193,13 @@ NADIR_TARGET_AVX512VBMI void rank_plan_rows_avx512(const ForestView& f, const Ra
   const __m512i one = _mm512_set1_epi16(1);
   // The sums stay in memory (touched once per tree), leaving the registers to the level loop.
   alignas(64) float acc[32 * NB] = {};
+  // The slot bits, opaque to the compiler: it would otherwise broadcast them anew for every test
+  // (two uops) where a load from the stack (one) does.
+  __m512i bit[5];
+  for (int i = 0; i < 5; ++i) {
+    bit[i] = _mm512_set1_epi16(static_cast<int16_t>(1 << i));
+    asm volatile("" : "+m"(bit[i]));
+  }
   for (int t = 0; t < f.trees; ++t) {
     const RankLevel* lv = p.level.data() + t * D;
     __m512i j[NB], c[NB];
@@ -1220,7 +1227,7 @@ NADIR_TARGET_AVX512VBMI void rank_plan_rows_avx512(const ForestView& f, const Ra
       }
       __mmask32 right[NB];
 #define NADIR_PICK(M) \
-  for (int b = 0; b < NB; ++b) right[b] = _mm512_cmpgt_epi16_mask(pick_rank<M>(xr + b * 32 * nf, Q.col, tv[b], Q.n), tv[b])
+  for (int b = 0; b < NB; ++b) right[b] = _mm512_cmpgt_epi16_mask(pick_rank<M>(xr + b * 32 * nf, Q.col, tv[b], Q.n, bit), tv[b])
       switch (Q.m) {
         case 1: NADIR_PICK(1); break;
         case 2: NADIR_PICK(2); break;
