@@ -52,7 +52,7 @@ function parseArgs(argv) {
 function config(quick) {
   return quick
     ? { quick, fitReps: 1, minReps: 2, scoreReps: 3, budgetS: 2, latencyCalls: 5000, latencyWarmup: 500, benchMaxTime: 0.25, peerRows: 5000, peerLatencyCalls: 200, reconRows: 2_000_000, reconReps: 3, pythonTimeoutS: 300 }
-    : { quick, fitReps: 3, minReps: 3, scoreReps: 7, budgetS: 6, latencyCalls: 20000, latencyWarmup: 2000, benchMaxTime: 1, peerRows: 20000, peerLatencyCalls: 1000, reconRows: 2_000_000, reconReps: 7, pythonTimeoutS: 420 };
+    : { quick, fitReps: 7, minReps: 3, scoreReps: 7, budgetS: 6, latencyCalls: 20000, latencyWarmup: 2000, benchMaxTime: 1, peerRows: 20000, peerLatencyCalls: 1000, reconRows: 2_000_000, reconReps: 7, pythonTimeoutS: 420 };
 }
 
 function gitCommit() {

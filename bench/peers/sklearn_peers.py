@@ -71,7 +71,7 @@ def bench_dataset(d, quick):
     # ---- sklearn IsolationForest
     from sklearn.ensemble import IsolationForest
     make = lambda: IsolationForest(n_estimators=100, max_samples=256, n_jobs=1, random_state=0)
-    fits, model = timed(lambda: make().fit(X32), 2 if quick else 3, budget)
+    fits, model = timed(lambda: make().fit(X32), 2 if quick else 7, budget)
 
     def score_all(m=model):
         s = np.empty(n)
