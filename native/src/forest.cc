@@ -664,16 +664,33 @@ struct ForestPlan {
   std::vector<int32_t> slot, child;
 };
 
+// Level k of one tree (ft, th: the tree's internal nodes, level by level): the features its live
+// splits test, as bits (feature indices above fmax clamped to it).
+uint32_t level_features(const int32_t* ft, const float* th, size_t k, uint32_t fmax) {
+  uint32_t used = 0;
+  for (size_t g = (size_t{1} << k) - 1; g < (size_t{2} << k) - 1; ++g)
+    if (th[g] < kInf) used |= 1u << std::min(static_cast<uint32_t>(ft[g]), fmax);
+  return used;
+}
+
+// The plans' entry of each node of level k: its position on positional levels (k < P); on numbered
+// levels 1..n for live nodes and 0 for padding (a node that sends every row left -- threshold +inf
+// or NaN -- into padding or the leaves). Reads id of level k + 1, so levels go bottom up. Returns n.
+int32_t number_level(const float* th, size_t k, size_t P, size_t D, int32_t* id) {
+  const size_t first = (size_t{1} << k) - 1;
+  int32_t n = 0;
+  for (size_t g = first; g < 2 * first + 1; ++g)
+    id[g] = k < P ? static_cast<int32_t>(g - first) : th[g] < kInf || (k + 1 < D && id[2 * g + 1] != 0) ? ++n : 0;
+  return n;
+}
+
 // Needs f.n_features <= kPlanMaxFeatures (features are bits of a 32-bit mask).
 ForestPlan build_plan(const ForestView& f) {
   const size_t I = f.internal(), D = f.depth, P = std::min(D, kPlanPositional);
   const uint32_t fmax = static_cast<uint32_t>(f.n_features - 1);
   ForestPlan p;
   p.level.resize(f.trees * D);
-  // Entry of each node of the tree: its position on positional levels; on numbered levels 1..n for
-  // live nodes and 0 for padding (a node that sends every row left -- threshold +inf or NaN -- into
-  // padding or the leaves).
-  std::vector<int32_t> id(I);
+  std::vector<int32_t> id(I);  // each node's entry (number_level)
   std::vector<uint32_t> used(D);  // per level: bit f set when a node can send rows right on feature f
   p.thr.reserve(f.trees * D * 20);  // most levels take 16 entries
   p.slot.reserve(f.trees * D * 20);
@@ -683,14 +700,8 @@ ForestPlan build_plan(const ForestView& f) {
     const float* th = f.threshold + t * I;
     LevelPlan* lv = p.level.data() + t * D;
     for (size_t k = D; k-- > 0;) {
-      const size_t first = (size_t{1} << k) - 1;
-      int32_t n = 0;
-      used[k] = 0;
-      for (size_t g = first; g < 2 * first + 1; ++g) {
-        const bool tests = th[g] < kInf;
-        if (tests) used[k] |= 1u << std::min(static_cast<uint32_t>(ft[g]), fmax);
-        id[g] = k < P ? static_cast<int32_t>(g - first) : tests || (k + 1 < D && id[2 * g + 1] != 0) ? ++n : 0;
-      }
+      used[k] = level_features(ft, th, k, fmax);
+      const int32_t n = number_level(th, k, P, D, id.data());
       const size_t entries = k < P ? size_t{1} << k : static_cast<size_t>(n) + 1;
       const size_t nc = std::bitset<32>(used[k]).count();
       LevelPlan& lp = lv[k];
@@ -1010,9 +1021,7 @@ bool build_rank_plan(const ForestView& f, RankPlan& p) {
     uint32_t widest = 1;
     for (int t = 0; t < f.trees; ++t)
       for (size_t k = 0; k < D; ++k) {
-        uint32_t u = 0;
-        for (size_t g = (size_t{1} << k) - 1; g < (size_t{2} << k) - 1; ++g)
-          if (f.threshold[t * I + g] < kInf) u |= 1u << std::min(static_cast<uint32_t>(f.feature[t * I + g]), fmax);
+        const uint32_t u = level_features(f.feature + t * I, f.threshold + t * I, k, fmax);
         widest = std::max(widest, static_cast<uint32_t>(std::bitset<32>(u).count()));
       }
     while ((1u << p.shift) < widest) ++p.shift;
@@ -1025,14 +1034,8 @@ bool build_rank_plan(const ForestView& f, RankPlan& p) {
     const float* th = f.threshold + t * I;
     RankLevel* lv = p.level.data() + t * D;
     for (size_t k = D; k-- > 0;) {
-      const size_t first = (size_t{1} << k) - 1;
-      int32_t n = 0;
-      used[k] = 0;
-      for (size_t g = first; g < 2 * first + 1; ++g) {
-        const bool tests = th[g] < kInf;
-        if (tests) used[k] |= 1u << std::min(static_cast<uint32_t>(ft[g]), fmax);
-        id[g] = k < P ? static_cast<int32_t>(g - first) : tests || (k + 1 < D && id[2 * g + 1] != 0) ? ++n : 0;
-      }
+      used[k] = level_features(ft, th, k, fmax);
+      const int32_t n = number_level(th, k, P, D, id.data());
       const size_t entries = k < P ? size_t{1} << k : static_cast<size_t>(n) + 1;
       if (entries > 128) return false;
       const size_t nc = std::bitset<32>(used[k]).count();
