@@ -8,19 +8,21 @@ namespace nadir {
 size_t cascade_decide(const float* scores, const float* scaled, size_t n, const CascadeBand* band, CascadePlace place,
                       float* out, uint8_t* stage, uint8_t index, int32_t* next, size_t* normal) {
   const bool first = place.rows == nullptr;
+  // Row k gets its final score (placed on the cascade's scale when it came from an earlier stage).
+  auto decide = [&](size_t k) {
+    if (first) {
+      out[k] = scaled[k];
+      stage[k] = index;
+    } else {
+      const int32_t r = place.rows[k];
+      out[r] = static_cast<float>(place.lo[k] + place.span[k] * static_cast<double>(scaled[k]));
+      stage[r] = index;
+    }
+  };
   size_t forwarded = 0;
   size_t low_count = 0;
   if (band == nullptr) {
-    for (size_t k = 0; k < n; k++) {
-      if (first) {
-        out[k] = scaled[k];
-        stage[k] = index;
-      } else {
-        const int32_t r = place.rows[k];
-        out[r] = static_cast<float>(place.lo[k] + place.span[k] * static_cast<double>(scaled[k]));
-        stage[r] = index;
-      }
-    }
+    for (size_t k = 0; k < n; k++) decide(k);
     *normal = 0;
     return 0;
   }
@@ -32,14 +34,7 @@ size_t cascade_decide(const float* scores, const float* scaled, size_t n, const 
       next[forwarded++] = static_cast<int32_t>(k);
       continue;
     }
-    if (first) {
-      out[k] = scaled[k];
-      stage[k] = index;
-    } else {
-      const int32_t r = place.rows[k];
-      out[r] = static_cast<float>(place.lo[k] + place.span[k] * static_cast<double>(scaled[k]));
-      stage[r] = index;
-    }
+    decide(k);
     // NaN scores are decided (neither in the band nor below it): they count as anomalous.
     if (s <= low_raw) low_count++;
   }
