@@ -183,15 +183,28 @@ Napi::Value ForestFit(const Napi::CallbackInfo& info) {
       {info[0], result});
 }
 
-// forestScore(x, rows, cols, trees, depth, sampleSize, feature, threshold, normal, offset, leaf, out, threads, plan?)
-Napi::Value ForestScore(const Napi::CallbackInfo& info) {
+// The arguments of forestScore and forestScoreAsync, checked.
+struct ScoreCall {
+  Input in;
+  ForestView f;
+  Span<float> out;
+  int threads;
+  std::shared_ptr<const ForestBatchPlan> plan;
+};
+
+ScoreCall score_call(const Napi::CallbackInfo& info) {
   Input in = input(info);
   ForestView f = model(info, 3, in.cols);
   auto out = f32(info, 11, "out");
   expect_length(info.Env(), out, in.rows, "out");
   int threads = static_cast<int>(integer(info, 12, "threads", 0, 1024));
-  auto plan = plan_arg(info, 13);
-  forest_score(f, in.x.data, in.rows, out.data, threads, plan.get());
+  return {in, f, out, threads, plan_arg(info, 13)};
+}
+
+// forestScore(x, rows, cols, trees, depth, sampleSize, feature, threshold, normal, offset, leaf, out, threads, plan?)
+Napi::Value ForestScore(const Napi::CallbackInfo& info) {
+  ScoreCall c = score_call(info);
+  forest_score(c.f, c.in.x.data, c.in.rows, c.out.data, c.threads, c.plan.get());
   return info.Env().Undefined();
 }
 
@@ -205,19 +218,11 @@ Napi::Value ForestPlan(const Napi::CallbackInfo& info) {
 
 // Same arguments; runs off the main thread and resolves to `out`.
 Napi::Value ForestScoreAsync(const Napi::CallbackInfo& info) {
-  Input in = input(info);
-  ForestView f = model(info, 3, in.cols);
-  auto out = f32(info, 11, "out");
-  expect_length(info.Env(), out, in.rows, "out");
-  int threads = static_cast<int>(integer(info, 12, "threads", 0, 1024));
-  auto plan = plan_arg(info, 13);
-  const float* x = in.x.data;
-  float* o = out.data;
-  size_t rows = in.rows;
+  ScoreCall c = score_call(info);
   Napi::Value outv = info[11];
   auto holder = std::make_shared<Napi::ObjectReference>(Napi::Persistent(outv.As<Napi::Object>()));
   return Job::Start(
-      info.Env(), [=] { forest_score(f, x, rows, o, threads, plan.get()); },
+      info.Env(), [c] { forest_score(c.f, c.in.x.data, c.in.rows, c.out.data, c.threads, c.plan.get()); },
       [holder](Napi::Env) { return holder->Value(); },
       {info[0], info[6], info[7], info[8], info[9], info[10], info[11]});
 }
