@@ -145,18 +145,14 @@ export class Mahalanobis extends Detector<MahalanobisOptions> {
     // A small batch is scored on the calling thread: the hop to the libuv pool and back costs
     // more than the work (tens of microseconds). The bound keeps the event loop stall to about
     // 20 µs at the kernel's speed (rows * d(d+3)/2 multiply-adds).
-    if (m.rows * ((m.cols * (m.cols + 3)) >> 1) <= INLINE_WORK) {
-      const s = this.state!;
-      const out = new Float32Array(m.rows);
-      native.projectRows(m.data, m.rows, m.cols, s.location, s.whitening, m.cols, true, 0, null, null, out);
-      return Promise.resolve(out);
-    }
+    if (m.rows * ((m.cols * (m.cols + 3)) >> 1) <= INLINE_WORK) return Promise.resolve(this.scoreMatrixSync(m));
     return this.runScore(m);
   }
 
   protected scoreMatrixSync(m: Matrix): Float32Array {
     const s = this.state!;
     const out = new Float32Array(m.rows);
+    // The transposed matrix lets a few rows take the latency path (bit-identical to the batch kernel).
     native.projectRows(m.data, m.rows, m.cols, s.location, s.whitening, m.cols, true, 0, null, null, out, s.whiteningT);
     return out;
   }

@@ -245,9 +245,11 @@ export function networkToOnnx(net: Network, opts: OnnxExportOptions = {}): Uint8
     const out = checkChain('network.decoder', net.decoder, net.mu.outputs);
     if (out !== d) throw new DataError(`the decoder has ${out} outputs but the network's input has ${d} features`);
     if (typeof net.beta !== 'number' || !Number.isFinite(net.beta) || net.beta < 0) throw new DataError(`network.beta must be a finite number >= 0 but is ${net.beta}`);
-    const hid = net.encoder.length ? foldedChain(g, c, net.encoder, net.std, null, 'encoder') : c;
-    const mu = net.encoder.length ? dense(g, hid, net.mu, 'mu') : dense(g, hid, scaleInputs(net.mu, net.std), 'mu');
-    const lv = net.encoder.length ? dense(g, hid, net.logVar, 'logvar') : dense(g, hid, scaleInputs(net.logVar, net.std), 'logvar');
+    // Without encoder layers the heads read c themselves and take the division by std.
+    const direct = net.encoder.length === 0;
+    const hid = direct ? c : foldedChain(g, c, net.encoder, net.std, null, 'encoder');
+    const mu = dense(g, hid, direct ? scaleInputs(net.mu, net.std) : net.mu, 'mu');
+    const lv = dense(g, hid, direct ? scaleInputs(net.logVar, net.std) : net.logVar, 'logvar');
     u = foldedChain(g, mu, net.decoder, null, net.std, 'decoder');
     // KL = -0.5 * sum(1 + logVar - mu^2 - exp(logVar)).
     const t = g.node('Sub', [g.node('Sub', [g.node('Add', [lv, g.floats('one', [1], [])]), g.node('Mul', [mu, mu])]), g.node('Exp', [lv])]);
