@@ -38,6 +38,19 @@ struct Gauss {
   }
 };
 
+// Discriminator input of 2n rows: row i is (a_i, b_i) and row n + i is (c_i, d_i), with a, c rows
+// of fa values and b, d rows of fb values.
+template <class T>
+void pack_pairs(T* out, int n, const T* a, const T* b, const T* c, const T* d, size_t fa, size_t fb) {
+  const size_t w = fa + fb;
+  for (int i = 0; i < n; ++i) {
+    std::memcpy(out + i * w, a + i * fa, sizeof(T) * fa);
+    std::memcpy(out + i * w + fa, b + i * fb, sizeof(T) * fb);
+    std::memcpy(out + (n + i) * w, c + i * fa, sizeof(T) * fa);
+    std::memcpy(out + (n + i) * w + fa, d + i * fb, sizeof(T) * fb);
+  }
+}
+
 // One Adam step (bias-corrected; step counts from 1) through nn's SIMD kernel.
 void adam_step(float* p, const float* g, float* m, float* v, size_t n, double lr, const TrainOptions& o, uint64_t step) {
   const double bc1 = 1 - std::pow(o.beta1, static_cast<double>(step));
@@ -147,25 +160,15 @@ struct Step {
 
   // D on the real pairs (x, E(x)) in rows [0, n) and the fake pairs (G(z), z) in [n, 2n); logits out.
   const T* forward_d(const Model<T>& m, Work<T>& w, const T* Z, const T* zp, int n) const {
-    const size_t f = s.features, k = s.latent, c = f + k;
+    const size_t f = s.features, k = s.latent;
     const T* zh = zhat(w);
     const T* xg = xgen(w);
     T* din = w.din.data();
-    for (int i = 0; i < n; ++i) {
-      std::memcpy(din + i * c, Z + i * f, sizeof(T) * f);
-      std::memcpy(din + i * c + f, zh + i * k, sizeof(T) * k);
-      std::memcpy(din + (n + i) * c, xg + i * f, sizeof(T) * f);
-      std::memcpy(din + (n + i) * c + f, zp + i * k, sizeof(T) * k);
-    }
+    pack_pairs(din, n, Z, zh, xg, zp, f, k);
     if (s.n_x) {
       // X on (x, x) in rows [0, n) and (x, G(E(x))) in [n, 2n).
       T* xin = w.xin.data();
-      for (int i = 0; i < n; ++i) {
-        std::memcpy(xin + i * 2 * f, Z + i * f, sizeof(T) * f);
-        std::memcpy(xin + i * 2 * f + f, Z + i * f, sizeof(T) * f);
-        std::memcpy(xin + (n + i) * 2 * f, Z + i * f, sizeof(T) * f);
-        std::memcpy(xin + (n + i) * 2 * f + f, xg + (n + i) * f, sizeof(T) * f);
-      }
+      pack_pairs(xin, n, Z, Z, Z, xg + n * f, f, f);
       forward_chain(m, w, dn, xn, xin, 2 * n);
     }
     return forward_chain(m, w, d0, dn, din, 2 * n);
@@ -531,7 +534,7 @@ const float* run(const Spec& s, const float* P, Infer& w, size_t from, size_t to
 
 void score_block(const Spec& s, const float* P, const float* X, int n, ScoreKind kind, const float* weights,
                  float* scores, float* contrib, float* components, Infer& w) {
-  const size_t f = s.features, k = s.latent, c = f + k;
+  const size_t f = s.features, k = s.latent;
   w.ensure(s, n);
   const float* mean = P + s.mean;
   const float* sd = P + s.std;
@@ -546,22 +549,12 @@ void score_block(const Spec& s, const float* P, const float* X, int n, ScoreKind
   recon_error(z, xr, n, f, ErrorKind::Squared, rec, contrib);
   if (!need_d) return;
   float* din = w.din.data();
-  for (int i = 0; i < n; ++i) {
-    std::memcpy(din + i * c, z + i * f, sizeof(float) * f);
-    std::memcpy(din + i * c + f, zh + i * k, sizeof(float) * k);
-    std::memcpy(din + (n + i) * c, xr + i * f, sizeof(float) * f);
-    std::memcpy(din + (n + i) * c + f, zh + i * k, sizeof(float) * k);
-  }
+  pack_pairs(din, n, z, zh, xr, zh, f, k);
   const float* logit = run(s, P, w, d0, dn, din, 2 * n);
   size_t fl = dn - 2;  // the feature layer: D's last hidden one, or X's
   if (s.n_x) {
     float* xin = w.xin.data();
-    for (int i = 0; i < n; ++i) {
-      std::memcpy(xin + i * 2 * f, z + i * f, sizeof(float) * f);
-      std::memcpy(xin + i * 2 * f + f, z + i * f, sizeof(float) * f);
-      std::memcpy(xin + (n + i) * 2 * f, z + i * f, sizeof(float) * f);
-      std::memcpy(xin + (n + i) * 2 * f + f, xr + i * f, sizeof(float) * f);
-    }
+    pack_pairs(xin, n, z, z, z, xr, f, f);
     run(s, P, w, dn, xn, xin, 2 * n);
     fl = xn - 2;
   }
