@@ -176,8 +176,10 @@ describe('IsolationForest', () => {
       // The rank plan (AVX-512 VBMI; the plan fit returns is used from 32 rows on): up to 32
       // features, levels picking among up to 32 columns, passes of 5 blocks of 32 rows and
       // remainders of 1-5 blocks with a padded last block, depth above 8 (gathered leaves, numbered
-      // levels) and tables of 64 / 128 entries.
+      // levels) and tables of 64 / 128 entries; 32 features at depth 8: the full passes' bodies
+      // for 17..32 columns on a level (rounded up to a multiple of 4).
       { rows: 1831, cols: 21, trees: 40 },
+      { rows: 800, cols: 32, trees: 10 },
       { rows: 389, cols: 32, trees: 12, maxDepth: 10 },
       { rows: 1200, cols: 27, trees: 6, maxDepth: 9, sampleSize: 1024 },
       { rows: 45, cols: 17, trees: 8 },

@@ -865,13 +865,13 @@ constexpr size_t kRankMaxFeatures = 32;
 constexpr size_t kRankPositional = 8;  // levels 0..7 (up to 128 nodes: one to four registers of words) by position
 constexpr int kRankMax = 32766;
 constexpr int16_t kRankNever = 32767;
-constexpr size_t kRankKeys = 16;
-constexpr size_t kRankMaxBlocks = 8;  // blocks of 32 rows per rank_rows_avx512 call  // keys per node of the rank search tree (16 or 32; 32 measured slower)
+constexpr size_t kRankKeys = 16;       // keys per node of the rank search tree (16 or 32; 32 measured slower)
+constexpr size_t kRankMaxBlocks = 8;   // blocks of 32 rows per rank_rows_avx512 call
+constexpr int kRankNB = 5;  // blocks per traversal pass: measured best of 3..8 (fewer: latency-bound; more: code size)
 
 struct RankLevel {
   uint32_t at = 0;      // first entry in RankPlan::thr (cap entries) and ::child (2 cap)
   uint32_t cap = 32;    // 32, 64 or 128 entries
-  uint32_t m = 1;       // distinct features rounded up to 1, 2, 4, 8, 16 or 32
   uint32_t n = 1;       // distinct features (at least 1)
   uint8_t col[32] = {};  // the slots' features
 };
@@ -1041,8 +1041,6 @@ bool build_rank_plan(const ForestView& f, RankPlan& p) {
       const size_t nc = std::bitset<32>(used[k]).count();
       RankLevel& lp = lv[k];
       lp.cap = entries <= 32 ? 32 : entries <= 64 ? 64 : 128;
-      lp.m = 1;
-      while (lp.m < nc) lp.m *= 2;
       lp.n = std::max<uint32_t>(1, static_cast<uint32_t>(nc));
       for (uint32_t c = 0, q = 0; c < 32; ++c)
         if (used[k] >> c & 1) lp.col[q++] = static_cast<uint8_t>(c);
@@ -1067,6 +1065,7 @@ bool build_rank_plan(const ForestView& f, RankPlan& p) {
       }
     }
   }
+  p.thr.resize(p.thr.size() + 32, kRankNever);  // a 32-entry level may be read as 64 (rank_plan_rows_avx512)
   return true;
 }
 
@@ -1173,23 +1172,38 @@ NADIR_TARGET_AVX512VBMI inline __m512i lookup16(const int16_t* T, __m512i e) {
   }
 }
 
-// Each lane's rank among M columns (slot s picks col[s]), by a tree of blends on the slot's bits.
-// Only the first n (<= M) slots occur, so subtrees past them are skipped: n - 1 blends.
-template <int M>
-NADIR_TARGET_AVX512VBMI inline __attribute__((always_inline)) __m512i pick_rank(const int16_t* base, const uint8_t* col, __m512i s, uint32_t n, const __m512i* bit) {
-  if constexpr (M == 1) {
+// f(std::integral_constant<int, v>) for v in [LO, HI], chosen by a tree of compares: a switch
+// would become a jump table, whose indirect jump mispredicts far more often here (the levels'
+// shapes vary from one level to the next) than these conditional branches do.
+template <int LO, int HI, class F>
+NADIR_TARGET_AVX512VBMI inline __attribute__((always_inline)) void dispatch_range(uint32_t v, F&& f) {
+  if constexpr (LO == HI) {
+    f(std::integral_constant<int, LO>{});
+  } else {
+    constexpr int MID = (LO + HI) / 2;
+    if (v <= static_cast<uint32_t>(MID)) dispatch_range<LO, MID>(v, f); else dispatch_range<MID + 1, HI>(v, f);
+  }
+}
+
+// Each lane's rank among N columns (slot s picks col[s]), by a tree of blends on the slot's bits:
+// N - 1 blends.
+template <int N>
+NADIR_TARGET_AVX512VBMI inline __attribute__((always_inline)) __m512i pick_rank(const int16_t* base, const uint8_t* col, __m512i s, const __m512i* bit) {
+  if constexpr (N == 1) {
     return _mm512_load_si512(reinterpret_cast<const char*>(base) + (static_cast<size_t>(col[0]) << 6));
   } else {
-    if (n <= M / 2) return pick_rank<M / 2>(base, col, s, n, bit);
-    const __mmask32 upper = _mm512_test_epi16_mask(s, bit[__builtin_ctz(M / 2)]);
-    return _mm512_mask_blend_epi16(upper, pick_rank<M / 2>(base, col, s, M / 2, bit), pick_rank<M / 2>(base, col + M / 2, s, n - M / 2, bit));
+    constexpr int H = N > 16 ? 16 : N > 8 ? 8 : N > 4 ? 4 : N > 2 ? 2 : 1;  // slots below H: bit log2(H) clear
+    const __mmask32 upper = _mm512_test_epi16_mask(s, bit[__builtin_ctz(H)]);
+    return _mm512_mask_blend_epi16(upper, pick_rank<H>(base, col, s, bit), pick_rank<N - H>(base, col + H, s, bit));
   }
 }
 
 // NB blocks of 32 rows as ranks (see rank_rows_avx512). Lanes track their position j (16 bits:
 // j < 2^depth <= 2^16) and, on numbered levels, their entry c, as in plan_rows_avx512.
 // ALLPOS: every level is looked up by position (depth <= kRankPositional), so the entry numbers c
-// are compiled out, which leaves their registers to the level loop.
+// are compiled out. A level's shape (table size, column count) picks one straight-line body for it
+// (no branches inside), which then goes block after block: lookup, pick, compare, step. Only j and
+// c stay live across blocks, which leaves the registers to the pick's blend tree.
 template <int NB, bool ALLPOS>
 NADIR_TARGET_AVX512VBMI void rank_plan_rows_avx512(const ForestView& f, const RankPlan& p, const int16_t* xr, float* out, double scale) {
   const size_t L = f.leaves(), nf = f.n_features, D = f.depth, P = std::min(D, kRankPositional);
@@ -1210,57 +1224,54 @@ NADIR_TARGET_AVX512VBMI void rank_plan_rows_avx512(const ForestView& f, const Ra
     for (size_t k = 0; k < D; ++k) {
       const RankLevel& Q = lv[k];
       const int16_t* T = p.thr.data() + Q.at;
-      __m512i tv[NB];
-      if (k == 0) {
-        for (int b = 0; b < NB; ++b) tv[b] = _mm512_set1_epi16(T[0]);
-      } else {
-        // Entries by position, or by number (values, not a pointer to j or c: that would keep the
-        // arrays in memory).
-        const bool pos = ALLPOS || k < P;
-        switch (Q.cap) {
-          case 32:
-            for (int b = 0; b < NB; ++b) tv[b] = lookup16<32>(T, pos ? j[b] : c[b]);
-            break;
-          case 64:
-            for (int b = 0; b < NB; ++b) tv[b] = lookup16<64>(T, pos ? j[b] : c[b]);
-            break;
-          default:
-            for (int b = 0; b < NB; ++b) tv[b] = lookup16<128>(T, pos ? j[b] : c[b]);
-        }
-      }
-      __mmask32 right[NB];
-#define NADIR_PICK(M) \
-  for (int b = 0; b < NB; ++b) right[b] = _mm512_cmpgt_epi16_mask(pick_rank<M>(xr + b * 32 * nf, Q.col, tv[b], Q.n, bit), tv[b])
-      switch (Q.m) {
-        case 1: NADIR_PICK(1); break;
-        case 2: NADIR_PICK(2); break;
-        case 4: NADIR_PICK(4); break;
-        case 8: NADIR_PICK(8); break;
-        case 16: NADIR_PICK(16); break;
-        default: NADIR_PICK(32); break;
-      }
-#undef NADIR_PICK
-      for (int b = 0; b < NB; ++b) {
-        const __m512i j2 = _mm512_add_epi16(j[b], j[b]);
-        j[b] = _mm512_mask_add_epi16(j2, right[b], j2, one);
-      }
-      if (ALLPOS || k + 1 < P || k + 1 == D) continue;
-      __m512i ci[NB];
-      for (int b = 0; b < NB; ++b) {
-        const __m512i c2 = _mm512_add_epi16(c[b], c[b]);
-        ci[b] = k < P ? j[b] : _mm512_mask_add_epi16(c2, right[b], c2, one);
-      }
       const int16_t* C = p.child.data() + 2 * Q.at;
-      switch (Q.cap) {
-        case 32:
-          for (int b = 0; b < NB; ++b) c[b] = lookup16<64>(C, ci[b]);
-          break;
-        case 64:
-          for (int b = 0; b < NB; ++b) c[b] = lookup16<128>(C, ci[b]);
-          break;
-        default:
-          for (int b = 0; b < NB; ++b) c[b] = lookup16<256>(C, ci[b]);
-      }
+      // Entries by position, or by number; the children's entries are looked up at 2 * entry +
+      // right (which is j itself on the last positional level).
+      const bool pos = ALLPOS || k < P, numbered_next = !ALLPOS && k + 1 >= P && k + 1 < D;
+      auto level = [&](auto cap, auto n) NADIR_TARGET_AVX512VBMI __attribute__((always_inline)) {
+        constexpr int CAP = decltype(cap)::value, N = decltype(n)::value;
+        __mmask32 right[NB];
+#pragma GCC unroll 16
+        for (int b = 0; b < NB; ++b) {
+          const __m512i tv = lookup16<CAP>(T, pos ? j[b] : c[b]);
+          right[b] = _mm512_cmpgt_epi16_mask(pick_rank<N>(xr + b * 32 * nf, Q.col, tv, bit), tv);
+          const __m512i j2 = _mm512_add_epi16(j[b], j[b]);
+          j[b] = _mm512_mask_add_epi16(j2, right[b], j2, one);
+        }
+        if (ALLPOS || !numbered_next) return;
+#pragma GCC unroll 16
+        for (int b = 0; b < NB; ++b) {
+          const __m512i c2 = _mm512_add_epi16(c[b], c[b]);
+          c[b] = lookup16<2 * CAP>(C, k < P ? j[b] : _mm512_mask_add_epi16(c2, right[b], c2, one));
+        }
+      };
+      // A body per column count n (no branches in the block loop): n itself up to 16, else n
+      // rounded up to a multiple of 4. Tail passes (fewer blocks, run once per batch) round n up
+      // to a power of two, which keeps the binary small. Rounding up is exact: the padding columns
+      // repeat col[0] and no slot picks them.
+      auto by_n = [&](auto cap) NADIR_TARGET_AVX512VBMI __attribute__((always_inline)) {
+        auto body = [&](auto n) NADIR_TARGET_AVX512VBMI __attribute__((always_inline)) { level(cap, n); };
+        if constexpr (NB == kRankNB) {
+          if (Q.n <= 16)
+            dispatch_range<1, 16>(Q.n, body);
+          else
+            dispatch_range<5, 8>((Q.n + 3) / 4, [&](auto q) NADIR_TARGET_AVX512VBMI __attribute__((always_inline)) {
+              body(std::integral_constant<int, 4 * decltype(q)::value>{});
+            });
+        } else {
+          dispatch_range<0, 5>(Q.n <= 1 ? 0 : 32 - __builtin_clz(Q.n - 1), [&](auto e) NADIR_TARGET_AVX512VBMI __attribute__((always_inline)) {
+            body(std::integral_constant<int, 1 << decltype(e)::value>{});
+          });
+        }
+      };
+      // Positional tables of 32 entries are read as 64 (as fast; half the bodies): build_rank_plan
+      // pads the table for the last one.
+      if (Q.cap == 128)
+        by_n(std::integral_constant<int, 128>{});
+      else if (ALLPOS || Q.cap == 64)
+        by_n(std::integral_constant<int, 64>{});
+      else
+        by_n(std::integral_constant<int, 32>{});
     }
     if (p.leaf_n[t]) {
       leaf_add_vbmi(p.leaf_code.data() + t * 256, p.leaf_val.data() + t * 64, p.leaf_n[t], j, acc, NB);
@@ -1278,18 +1289,26 @@ NADIR_TARGET_AVX512VBMI void rank_plan_rows_avx512(const ForestView& f, const Ra
 }
 
 
+// The traversal of `blocks` (1..NB) blocks: one instantiation per block count.
+template <int NB>
+NADIR_TARGET_AVX512VBMI void rank_plan_some(const ForestView& f, const RankPlan& p, bool allpos, size_t blocks, const int16_t* xr, float* out, double scale) {
+  if constexpr (NB > 1)
+    if (blocks < NB) return rank_plan_some<NB - 1>(f, p, allpos, blocks, xr, out, scale);
+  if (allpos) rank_plan_rows_avx512<NB, true>(f, p, xr, out, scale); else rank_plan_rows_avx512<NB, false>(f, p, xr, out, scale);
+}
+
 // All rows through the rank plan, NB blocks of 32 at a time; the rest goes as one pass of fewer
 // blocks, the last one scored from a zero-padded copy.
 NADIR_TARGET_AVX512VBMI void score_rank_avx512(const ForestView& f, const RankPlan& p, const float* x, size_t rows, float* out, double scale) {
-  constexpr int NB = 5;  // measured best of 4..8 (fewer: latency-bound; more: spills)
-  static_assert(NB <= kRankMaxBlocks, "rank_rows_avx512 takes up to kRankMaxBlocks blocks");
   const size_t nf = f.n_features;
   const bool allpos = static_cast<size_t>(f.depth) <= kRankPositional;
+  constexpr int NB = kRankNB;
+  static_assert(NB <= kRankMaxBlocks, "rank_rows_avx512 takes up to kRankMaxBlocks blocks");
   alignas(64) int16_t xr[NB * 32 * kRankMaxFeatures];
   size_t i = 0;
   for (; i + NB * 32 <= rows; i += NB * 32) {
     rank_rows_avx512(p, x + i * nf, nf, NB, xr);
-    if (allpos) rank_plan_rows_avx512<NB, true>(f, p, xr, out + i, scale); else rank_plan_rows_avx512<NB, false>(f, p, xr, out + i, scale);
+    rank_plan_some<NB>(f, p, allpos, NB, xr, out + i, scale);
   }
   if (i == rows) return;
   const size_t left = rows - i, blocks = (left + 31) / 32;
@@ -1302,14 +1321,7 @@ NADIR_TARGET_AVX512VBMI void score_rank_avx512(const ForestView& f, const RankPl
   }
   rank_rows_avx512(p, src, nf, blocks, xr);
   alignas(64) float part[NB * 32];
-  static_assert(NB == 5, "one case per block count up to NB");
-  switch (blocks) {
-    case 1: allpos ? rank_plan_rows_avx512<1, true>(f, p, xr, part, scale) : rank_plan_rows_avx512<1, false>(f, p, xr, part, scale); break;
-    case 2: allpos ? rank_plan_rows_avx512<2, true>(f, p, xr, part, scale) : rank_plan_rows_avx512<2, false>(f, p, xr, part, scale); break;
-    case 3: allpos ? rank_plan_rows_avx512<3, true>(f, p, xr, part, scale) : rank_plan_rows_avx512<3, false>(f, p, xr, part, scale); break;
-    case 4: allpos ? rank_plan_rows_avx512<4, true>(f, p, xr, part, scale) : rank_plan_rows_avx512<4, false>(f, p, xr, part, scale); break;
-    default: allpos ? rank_plan_rows_avx512<NB, true>(f, p, xr, part, scale) : rank_plan_rows_avx512<NB, false>(f, p, xr, part, scale); break;  // 129..159 rows
-  }
+  rank_plan_some<NB>(f, p, allpos, blocks, xr, part, scale);
   std::copy(part, part + left, out + i);
 }
 
