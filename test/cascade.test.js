@@ -176,6 +176,69 @@ describe('Cascade', () => {
     await assert.rejects(nadir.chooseFirstStage([good], new ZToy(), X, { contamination: 0.9 }), /contamination/);
   });
 
+  it('chooseFirstStage: judges vote without being chosen; maxCost keeps costly candidates out', async () => {
+    const { X } = synthetic({ rows: 1500, cols: 6, seed: 22 });
+    // Declared costs: 'good' costs as much as the last stage, 'cheap' a tenth of it.
+    const withCost = (C, cost) => new (class extends C { get costPerRow() { return this.fitted ? cost : undefined; } })();
+    const last = withCost(ZToy, 100);
+    const good = withCost(MaxToy, 100);
+    const cheap = withCost(ZToy, 10);
+    const free = await nadir.chooseFirstStage([good, cheap], last, X, { maxCost: 1e6, judges: [] });
+    const capped = await nadir.chooseFirstStage([good, cheap], last, X, { judges: [] });
+    assert.deepStrictEqual(free.eligible, [true, true]);
+    assert.deepStrictEqual(capped.eligible, [false, true]);
+    assert.deepStrictEqual(capped.costShare, [1, 0.1]);
+    assert.strictEqual(capped.index, 1, 'the default cap (1/4 of the last stage) excludes the candidate as costly as the last stage');
+    assert.deepStrictEqual(capped.agreement, free.agreement, 'the cap changes the choice, not the agreements');
+    // None cheap enough: the cheapest ones are chosen from.
+    const none = await nadir.chooseFirstStage([good, withCost(MaxToy, 50)], last, X, { judges: [] });
+    assert.deepStrictEqual(none.eligible, [false, true]);
+    assert.strictEqual(none.index, 1);
+    // No estimate (plain toys): every candidate stays eligible.
+    const unknown = await nadir.chooseFirstStage([new MaxToy(), new ZToy()], new ZToy(), X, { judges: [] });
+    assert.deepStrictEqual(unknown.eligible, [true, true]);
+    assert.deepStrictEqual(unknown.costShare, [undefined, undefined]);
+    // Judges change the consensus: a judge that agrees with the inverted candidate only (weight 3)
+    // moves the choice to it; by default an IsolationForest and ECOD judge.
+    class Inverted extends ZToy {
+      scoreMatrixSync(m) {
+        return super.scoreMatrixSync(m).map((v) => -v);
+      }
+    }
+    const swayed = await nadir.chooseFirstStage([new MaxToy(), new Inverted()], new ZToy(), X, { judges: [new Inverted(), new Inverted(), new Inverted()] });
+    assert.strictEqual(swayed.index, 1, JSON.stringify(swayed.agreement));
+    const byDefault = await nadir.chooseFirstStage([new MaxToy(), new Inverted()], new ZToy(), X);
+    assert.strictEqual(byDefault.index, 0, JSON.stringify(byDefault.agreement));
+    const t = (o, re) => assert.rejects(nadir.chooseFirstStage([new MaxToy()], new ZToy(), X, o), re);
+    await t({ maxCost: 0 }, /chooseFirstStage option 'maxCost'/);
+    await t({ judges: new ZToy() }, /'judges' must be an array of detectors/);
+    await t({ judges: [new ZToy(), 'ECOD'] }, /judges\[1\] must be a nadir detector/);
+    await t({ judge: [] }, /Unknown option 'judge' for chooseFirstStage/);
+  });
+
+  it('costPerRow: deterministic multiply-add estimates from the fitted shape', async function () {
+    const { X } = synthetic({ rows: 600, cols: 6, seed: 5 });
+    const d = 6;
+    const fit = (det) => det.fit(X).then(() => det);
+    assert.strictEqual(new nadir.Mahalanobis().costPerRow, undefined, 'unfitted: no estimate');
+    assert.strictEqual((await fit(new nadir.Mahalanobis())).costPerRow, (d * (d + 1)) / 2 + d);
+    assert.strictEqual((await fit(new nadir.Mahalanobis({ method: 'robust', seed: 1 }))).costPerRow, (d * (d + 1)) / 2 + d);
+    assert.strictEqual((await fit(new nadir.PCA())).costPerRow, d * d + d);
+    assert.strictEqual((await fit(new nadir.PCA({ score: 'reconstruction', components: 2 }))).costPerRow, 2 * 2 * d + d);
+    const f = await fit(new nadir.IsolationForest({ trees: 10, seed: 1 }));
+    assert.strictEqual(f.costPerRow, 10 * f.depth);
+    assert.strictEqual((await fit(new nadir.ECOD())).costPerRow, d * Math.ceil(Math.log2(601)));
+    const ae = await fit(new nadir.AutoEncoder({ hiddenLayers: [4, 2], epochs: 1, seed: 1, threads: 1 }));
+    assert.strictEqual(ae.costPerRow, 6 * 4 + 4 * 2 + 2 * 4 + 4 * 6);
+    const vaeOpts = { encoderLayers: [4], decoderLayers: [4], latentSize: 2, epochs: 1, seed: 1, threads: 1 };
+    // Encoder 6x4, mean head 4x2, decoder 2x4 + 4x6; Monte-Carlo: the log-variance head and 3 decoder draws.
+    assert.strictEqual((await fit(new nadir.VariationalAutoEncoder(vaeOpts))).costPerRow, 24 + 8 + 8 + 24);
+    assert.strictEqual((await fit(new nadir.VariationalAutoEncoder({ ...vaeOpts, score: 'mc', samples: 3 }))).costPerRow, 24 + 8 + 8 + 3 * 32);
+    const ens = new nadir.Ensemble({ members: [await fit(new nadir.PCA()), await fit(new nadir.Mahalanobis())], refit: false });
+    await ens.fit(X);
+    assert.strictEqual(ens.costPerRow, d * d + d + (d * (d + 1)) / 2 + d);
+  });
+
   it('bad options are named', () => {
     const t = (o, re) => assert.throws(() => new nadir.Cascade(o), (e) => e instanceof nadir.OptionError && re.test(e.message), re.source);
     t(null, /Cascade options must be an object/);

@@ -136,6 +136,42 @@ NADIR_TARGET_AVX512_POPCNT static void positions_avx512(const CountTable& t, con
     pos[i] = 32 * b + (c > 0 ? c - 1 : 0);
   }
 }
+
+// finish(ecdf_at(...)) for 8 rows at a time: the same double operations in the same order (the
+// products are kept out of fused multiply-adds, which the scalar build never forms), so the result is
+// bit-identical; it replaces three scalar divisions per row. pos: as positions_* gives them.
+NADIR_TARGET_AVX512_POPCNT static void finish_avx512(const float* q, size_t n, const float* s, const uint32_t* pos, size_t count,
+                                                     float* out, double w, double mean, double sd, bool tie_break) {
+  const __m256i last = _mm256_set1_epi32(static_cast<int>(n - 1)), one = _mm256_set1_epi32(1);
+  const __m512d q0 = _mm512_set1_pd(q[0]), qn = _mm512_set1_pd(q[n - 1]), n1 = _mm512_set1_pd(static_cast<double>(n - 1));
+  const __m512d zero = _mm512_setzero_pd(), ones = _mm512_set1_pd(1), half = _mm512_set1_pd(0.5);
+  const __m512d wv = _mm512_set1_pd(w), w1 = _mm512_set1_pd(1 - w), mv = _mm512_set1_pd(mean), sdv = _mm512_set1_pd(sd);
+  size_t i = 0;
+  for (; i + 8 <= count; i += 8) {
+    const __m512d v = _mm512_cvtps_pd(_mm256_loadu_ps(s + i));
+    // Rows out of range may carry any position: clamp it so the gathers stay inside q.
+    const __m256i lo = _mm256_min_epu32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(pos + i)), last);
+    const __m256i hi = _mm256_min_epu32(_mm256_add_epi32(lo, one), last);
+    const __m512d qlo = _mm512_cvtps_pd(_mm256_i32gather_ps(q, lo, 4));
+    const __m512d span = _mm512_sub_pd(_mm512_cvtps_pd(_mm256_i32gather_ps(q, hi, 4)), qlo);
+    const __m512d frac = _mm512_maskz_div_pd(_mm512_cmp_pd_mask(span, zero, _CMP_GT_OQ), _mm512_sub_pd(v, qlo), span);
+    __m512d e = _mm512_div_pd(_mm512_add_pd(_mm512_cvtepu32_pd(lo), frac), n1);
+    e = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v, qn, _CMP_GE_OQ), e, ones);
+    e = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v, q0, _CMP_NGT_UQ), e, zero);  // !(v > q[0]), NaN included
+    if (tie_break) {
+      const __m512d z = _mm512_div_pd(_mm512_sub_pd(v, mv), sdv);
+      const __m512d absz = _mm512_castsi512_pd(_mm512_andnot_si512(_mm512_castpd_si512(_mm512_set1_pd(-0.0)), _mm512_castpd_si512(z)));
+      __m512d hz = _mm512_mul_pd(half, z);
+      asm("" : "+v"(hz));
+      __m512d a = _mm512_mul_pd(w1, e);
+      __m512d b = _mm512_mul_pd(wv, _mm512_add_pd(half, _mm512_div_pd(hz, _mm512_add_pd(ones, absz))));
+      asm("" : "+v"(a), "+v"(b));
+      e = _mm512_add_pd(a, b);
+    }
+    _mm256_storeu_ps(out + i, _mm512_cvtpd_ps(e));
+  }
+  for (; i < count; i++) out[i] = finish(ecdf_at(q, n, s[i], pos[i]), s[i], w, mean, sd, tie_break);
+}
 #endif
 
 // Scalar reference: binary searches, 8 rows in lockstep.
@@ -160,8 +196,12 @@ inline void ecdf_all(const float* q, size_t n, const float* scores, size_t count
     uint32_t pos[256];
     for (size_t i = 0; i < count; i += 256) {
       const size_t m = std::min<size_t>(256, count - i);
-      if (isa == Isa::Avx512) positions_avx512(t, scores + i, m, pos);
-      else positions_avx2(t, scores + i, m, pos);
+      if (isa == Isa::Avx512) {
+        positions_avx512(t, scores + i, m, pos);
+        finish_avx512(q, n, scores + i, pos, m, out + i, w, mean, sd, tie_break);
+        continue;
+      }
+      positions_avx2(t, scores + i, m, pos);
       for (size_t r = 0; r < m; r++) out[i + r] = finish(ecdf_at(q, n, scores[i + r], pos[r]), scores[i + r], w, mean, sd, tie_break);
     }
     return;

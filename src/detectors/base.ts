@@ -222,6 +222,15 @@ export abstract class Detector<O extends DetectorOptions = DetectorOptions> {
     return scores;
   }
 
+  /**
+   * Approximate multiply-adds (or comparisons) this detector spends scoring one row, from its fitted
+   * shape; undefined where no estimate is made. A cost model, not a timing: it is deterministic, and
+   * `chooseFirstStage` uses it to keep expensive candidates out of a cascade's first stage.
+   */
+  get costPerRow(): number | undefined {
+    return undefined;
+  }
+
   /** Scores one row (a flat array of nFeatures values) or a small batch, synchronously: the latency path. */
   scoreSync(X: MatrixLike): Float32Array {
     const m = this.prepareInput(X);

@@ -63,6 +63,11 @@ export class ECOD extends Detector<ECODOptions> {
   }
 
   /** Training rows the ECDFs were built from. */
+  /** A binary search among the training values per feature. */
+  get costPerRow(): number | undefined {
+    if (!this.fitted) return undefined;
+    return this.nFeatures * Math.ceil(Math.log2(this.trainingRows + 1));
+  }
   get trainingRows(): number {
     this.ensureFitted();
     return this.sorted!.length / this.nFeatures;

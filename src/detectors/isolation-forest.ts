@@ -92,6 +92,11 @@ export class IsolationForest extends Detector<IsolationForestOptions> {
     this.ensureFitted();
     return this.forest!.depth;
   }
+  /** One comparison per level per tree (a d-term dot product per level with hyperplane splits). */
+  get costPerRow(): number | undefined {
+    if (!this.fitted) return undefined;
+    return this.trees * this.forest!.depth * (this.extensionLevelValue > 0 ? this.nFeatures : 1);
+  }
   get extensionLevel(): number {
     return this.extensionLevelValue;
   }

@@ -95,6 +95,12 @@ export class Mahalanobis extends Detector<MahalanobisOptions> {
     this.ensureFitted();
     return this.state!.regularization;
   }
+  /** The triangular solve: d (d + 1) / 2 multiply-adds, plus centering. */
+  get costPerRow(): number | undefined {
+    if (!this.fitted) return undefined;
+    const d = this.nFeatures;
+    return (d * (d + 1)) / 2 + d;
+  }
   /** Rows that define the estimate: all rows (classical) or those kept by the robust reweighting. */
   get support(): number {
     this.ensureFitted();

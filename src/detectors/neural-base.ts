@@ -5,7 +5,7 @@
 import { Matrix, MatrixLike } from '../data/matrix';
 import { NadirError, OptionError } from '../errors';
 import { optEnum, optInt, optNumber } from '../options';
-import { Activation, Network } from '../neural/network';
+import { Activation, DenseLayer, Network } from '../neural/network';
 import { OnnxExportOptions, networkToOnnx } from '../neural/onnx-export';
 import { ExecutionProvider, OnnxSession, readSessionOptions, resolveExecutionProvider } from '../neural/session';
 import {
@@ -172,6 +172,16 @@ export abstract class NeuralDetector<O extends NeuralOptions> extends Detector<O
   }
 
   /** The trained network (standardization + layers): what model files store and the ONNX exporter reads. */
+  /** The layers' multiply-adds (every Monte-Carlo draw of a VAE's decoder counted). */
+  get costPerRow(): number | undefined {
+    if (!this.fitted) return undefined;
+    const macs = (ls: DenseLayer[]): number => ls.reduce((a, l) => a + l.inputs * l.outputs, 0);
+    const net = this.net!;
+    if (net.kind === 'autoencoder') return macs(net.layers);
+    // Encoder and mean head once; the decoder once, or per draw (with the log-variance head) for Monte-Carlo scores.
+    const { mode, samples } = this.scoreMode;
+    return macs(net.encoder) + macs([net.mu]) + (mode === 1 ? macs([net.logVar]) + samples * macs(net.decoder) : macs(net.decoder));
+  }
   get network(): Network {
     this.ensureFitted();
     return this.net!;

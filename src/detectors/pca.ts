@@ -91,6 +91,12 @@ export class PCA extends Detector<PCAOptions> {
     this.ensureFitted();
     return this.state!.k;
   }
+  /** Projections on the kept components (k d), twice for 'reconstruction' (it maps back). */
+  get costPerRow(): number | undefined {
+    if (!this.fitted) return undefined;
+    const k = this.state!.k, d = this.nFeatures;
+    return (this.scoreKind === 'reconstruction' ? 2 : 1) * k * d + d;
+  }
   /** Variance along every principal axis, descending (all nFeatures of them). */
   get explainedVariance(): Float64Array {
     this.ensureFitted();

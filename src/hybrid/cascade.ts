@@ -6,6 +6,8 @@ import { Detector, DetectorOptions, DetectorState, detectorFromBytes, expectArra
 import { calibrateTieBreak } from './calibration';
 import { scaleRows } from './combine';
 import { rocAuc } from '../metrics';
+import { IsolationForest } from '../detectors/isolation-forest';
+import { ECOD } from '../detectors/ecod';
 
 /**
  * Which rows a stage decides and which it sends on. Both forms are read on the training rows that
@@ -475,25 +477,61 @@ export interface FirstStageChoice {
   index: number;
   /** Each candidate's agreement with the consensus on the training rows (the ROC-AUC of its scores against the consensus' top rows). */
   agreement: number[];
+  /** Each candidate's `costPerRow` relative to the last stage's (undefined where either has no estimate). */
+  costShare: (number | undefined)[];
+  /** Whether each candidate was cheap enough to be chosen (see the `maxCost` option). */
+  eligible: boolean[];
 }
+
+export interface ChooseFirstStageOptions {
+  /** Share of rows that stands for the anomalies in the consensus. Default: the last stage's contamination. */
+  contamination?: number;
+  /**
+   * Detectors that vote in the consensus but are not candidates (typically too slow to be a first
+   * stage). Default: an IsolationForest (seeded with the last stage's seed) and ECOD, fitted on X.
+   * Pass [] for a consensus of the candidates and the last stage only.
+   */
+  judges?: Detector[];
+  /**
+   * Candidates whose `costPerRow` exceeds this share of the last stage's are not chosen (a first stage
+   * that costs more cannot save much); when none is cheap enough, the cheapest are the ones chosen
+   * from. Candidates without an estimate stay eligible. In (0, 1e6]; default 0.25.
+   */
+  maxCost?: number;
+}
+
+const CHOOSE_KNOWN = ['contamination', 'judges', 'maxCost'];
 
 /**
  * Chooses the first stage of a cascade among cheap candidates from the training rows alone (no
- * labels): every candidate and the `last` (expensive) stage score X; the consensus is the average of
- * their ecdf-calibrated scores, and its top `contamination` share of rows (default: the last stage's
- * contamination) stands for the anomalies. The candidate whose own scores rank those rows highest (ROC-AUC)
- * is chosen: the cheap filter that best agrees with what all the detectors, the expensive one
- * included, find anomalous. Ties go to the earlier candidate. Unfitted detectors are fitted on X first.
- * Pass candidates that differ in kind (e.g. PCA, Mahalanobis, robust Mahalanobis): near-copies of one
- * method weigh the consensus towards it.
+ * labels): the candidates, the `last` (expensive) stage and the judges score X; the consensus is the
+ * average of their ecdf-calibrated scores, and its top `contamination` share of rows stands for the
+ * anomalies. Among the candidates cheap enough (`maxCost`), the one whose own scores rank those rows
+ * highest (ROC-AUC) is chosen: the cheap filter that best agrees with what a diverse panel of
+ * detectors, the expensive one included, finds anomalous. Ties go to the earlier candidate. Unfitted
+ * detectors are fitted on X first. The judges widen the panel: with only a few voters, two near-copies
+ * of one method (classical and robust Mahalanobis, say) would weigh the consensus towards it.
  */
-export async function chooseFirstStage(candidates: Detector[], last: Detector, X: MatrixLike, options: { contamination?: number } = {}): Promise<FirstStageChoice> {
+export async function chooseFirstStage(candidates: Detector[], last: Detector, X: MatrixLike, options: ChooseFirstStageOptions = {}): Promise<FirstStageChoice> {
   if (!Array.isArray(candidates) || candidates.length === 0) throw new OptionError('chooseFirstStage needs a non-empty array of candidate detectors');
   candidates.forEach((d, j) => {
     if (!(d instanceof Detector)) throw new OptionError(`chooseFirstStage: candidates[${j}] must be a nadir detector`);
   });
   if (!(last instanceof Detector)) throw new OptionError('chooseFirstStage: last must be a nadir detector');
-  const all = [...candidates, last];
+  if (options === null || typeof options !== 'object') throw new OptionError('chooseFirstStage options must be an object');
+  for (const k of Object.keys(options)) if (!CHOOSE_KNOWN.includes(k)) throw new OptionError(`Unknown option '${k}' for chooseFirstStage (known: ${CHOOSE_KNOWN.join(', ')})`);
+  const maxCost = optNumber('chooseFirstStage', 'maxCost', options.maxCost, 0.25, 0, 1e6, true);
+  let judges: Detector[];
+  if (options.judges === undefined) {
+    judges = [new IsolationForest({ seed: last.seed }), new ECOD()];
+  } else {
+    if (!Array.isArray(options.judges)) throw new OptionError("chooseFirstStage option 'judges' must be an array of detectors");
+    options.judges.forEach((d, j) => {
+      if (!(d instanceof Detector)) throw new OptionError(`chooseFirstStage: judges[${j}] must be a nadir detector`);
+    });
+    judges = options.judges;
+  }
+  const all = [...candidates, last, ...judges];
   for (const d of all) if (!d.fitted) await d.fit(X);
   const scores = await Promise.all(all.map((d) => d.score(X)));
   const n = scores[0].length;
@@ -509,9 +547,19 @@ export async function chooseFirstStage(candidates: Detector[], last: Detector, X
   const flags = new Uint8Array(n);
   for (let k = 0; k < top; k++) flags[order[k]] = 1;
   const agreement = candidates.map((_, j) => rocAuc(scores[j], flags));
-  let index = 0;
-  for (let j = 1; j < agreement.length; j++) if (agreement[j] > agreement[index]) index = j;
-  return { stage: candidates[index], index, agreement };
+  const lastCost = last.costPerRow;
+  const costShare = candidates.map((d) => {
+    const c = d.costPerRow;
+    return c === undefined || lastCost === undefined || !(lastCost > 0) ? undefined : c / lastCost;
+  });
+  let eligible = costShare.map((c) => c === undefined || c <= maxCost);
+  if (!eligible.some(Boolean)) {
+    const least = Math.min(...costShare.map((c) => c!));
+    eligible = costShare.map((c) => c === least);
+  }
+  let index = -1;
+  for (let j = 0; j < agreement.length; j++) if (eligible[j] && (index < 0 || agreement[j] > agreement[index])) index = j;
+  return { stage: candidates[index], index, agreement, costShare, eligible };
 }
 
 registerDetector('Cascade', (o) => new Cascade(o, LOADING));

@@ -65,6 +65,16 @@ export class Ensemble extends Detector<Omit<EnsembleOptions, 'members'> & Detect
   }
 
   /** The member detectors (fitted after `fit` or `load`). */
+  /** The members' costs added up (undefined when one of them has no estimate). */
+  get costPerRow(): number | undefined {
+    let sum = 0;
+    for (const d of this.membersValue) {
+      const c = d.costPerRow;
+      if (c === undefined) return undefined;
+      sum += c;
+    }
+    return sum;
+  }
   get members(): readonly Detector[] {
     return this.membersValue;
   }
