@@ -48,7 +48,7 @@ export type { ScoreStreamOptions, ScoredRecord, StreamInput } from './stream/sco
 export { Ensemble } from './hybrid/ensemble';
 export type { EnsembleOptions } from './hybrid/ensemble';
 export { Cascade, chooseFirstStage } from './hybrid/cascade';
-export type { CascadeOptions, RouteSpec, CascadeStats, StageStats, FirstStageChoice } from './hybrid/cascade';
+export type { CascadeOptions, RouteSpec, CascadeStats, StageStats, FirstStageChoice, ChooseFirstStageOptions } from './hybrid/cascade';
 export { combineScores, bucketGroups } from './hybrid/combine';
 export type { CombineMethod, CombinePlan } from './hybrid/combine';
 export { calibrate } from './hybrid/calibration';

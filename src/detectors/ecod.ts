@@ -62,12 +62,12 @@ export class ECOD extends Detector<ECODOptions> {
     return this.agg === 0 ? 'feature-max' : 'tail-sum';
   }
 
-  /** Training rows the ECDFs were built from. */
   /** A binary search among the training values per feature. */
   get costPerRow(): number | undefined {
     if (!this.fitted) return undefined;
     return this.nFeatures * Math.ceil(Math.log2(this.trainingRows + 1));
   }
+  /** Training rows the ECDFs were built from. */
   get trainingRows(): number {
     this.ensureFitted();
     return this.sorted!.length / this.nFeatures;

@@ -171,7 +171,6 @@ export abstract class NeuralDetector<O extends NeuralOptions> extends Detector<O
     return { mode: 0, samples: 1 };
   }
 
-  /** The trained network (standardization + layers): what model files store and the ONNX exporter reads. */
   /** The layers' multiply-adds (every Monte-Carlo draw of a VAE's decoder counted). */
   get costPerRow(): number | undefined {
     if (!this.fitted) return undefined;
@@ -182,6 +181,7 @@ export abstract class NeuralDetector<O extends NeuralOptions> extends Detector<O
     const { mode, samples } = this.scoreMode;
     return macs(net.encoder) + macs([net.mu]) + (mode === 1 ? macs([net.logVar]) + samples * macs(net.decoder) : macs(net.decoder));
   }
+  /** The trained network (standardization + layers): what model files store and the ONNX exporter reads. */
   get network(): Network {
     this.ensureFitted();
     return this.net!;

@@ -64,7 +64,6 @@ export class Ensemble extends Detector<Omit<EnsembleOptions, 'members'> & Detect
     else this.parseCombine(); // validate early; the plan is rebuilt once members are loaded
   }
 
-  /** The member detectors (fitted after `fit` or `load`). */
   /** The members' costs added up (undefined when one of them has no estimate). */
   get costPerRow(): number | undefined {
     let sum = 0;
@@ -75,6 +74,7 @@ export class Ensemble extends Detector<Omit<EnsembleOptions, 'members'> & Detect
     }
     return sum;
   }
+  /** The member detectors (fitted after `fit` or `load`). */
   get members(): readonly Detector[] {
     return this.membersValue;
   }
