@@ -5,25 +5,12 @@ const assert = require('assert');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const { spawnSync } = require('child_process');
 const A = require('apache-arrow');
 const { TableReader } = require('../dist/cli/data');
 const { availableDetectors } = require('../dist/cli/registry');
 
-const CLI = path.join(__dirname, '..', 'dist', 'cli', 'index.js');
+const { runCli: run, assertUserError } = require('./helpers');
 const CARDIO = path.join(__dirname, 'fixtures', 'cardio.csv');
-
-function run(args, opts = {}) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { input: opts.input, encoding: 'utf8', env: { ...process.env, NADIR_DEBUG: '' } });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
-
-function assertUserError(r, pattern) {
-  assert.notStrictEqual(r.code, 0, `expected failure, got exit 0; stdout: ${r.out}`);
-  assert.match(r.err, pattern);
-  assert.strictEqual(r.err.trim().split('\n').length, 1, `stderr is not one line:\n${r.err}`);
-  assert.doesNotMatch(r.err, /\n\s+at |internal error/);
-}
 
 /** cardio.csv as an Arrow table: f0..f9 Float64 (the CSV text parsed), f10.. Float32, label Int8. */
 function cardioTable() {

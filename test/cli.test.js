@@ -4,24 +4,10 @@ const assert = require('assert');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const { spawnSync } = require('child_process');
 const nadir = require('..');
 
-const CLI = path.join(__dirname, '..', 'dist', 'cli', 'index.js');
+const { runCli: run, assertUserError } = require('./helpers');
 const CARDIO = path.join(__dirname, 'fixtures', 'cardio.csv');
-
-function run(args, opts = {}) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: opts.cwd, input: opts.input, encoding: 'utf8', env: { ...process.env, NADIR_DEBUG: '' } });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
-
-/** A user error: non-zero exit, one line on stderr naming the problem, no stack trace. */
-function assertUserError(r, pattern) {
-  assert.notStrictEqual(r.code, 0, `expected failure, got exit 0; stdout: ${r.out}`);
-  assert.match(r.err, pattern);
-  assert.strictEqual(r.err.trim().split('\n').length, 1, `stderr is not one line:\n${r.err}`);
-  assert.doesNotMatch(r.err, /\n\s+at |internal error/);
-}
 
 // The classical detector used here: the first one this build has.
 const { availableDetectors } = require('../dist/cli/registry');

@@ -91,4 +91,22 @@ function tmpFile(name) {
   return path.join(dir, name);
 }
 
-module.exports = { rng, gaussian, synthetic, shipped, simdLevels, atEachLevel, maxAbsDiff, maxRelDiff, tmpFile };
+const CLI = path.join(__dirname, '..', 'dist', 'cli', 'index.js');
+
+/** Runs the `nadir` command with args (stdin from opts.input, working directory opts.cwd). */
+function runCli(args, opts = {}) {
+  const { spawnSync } = require('child_process');
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: opts.cwd, input: opts.input, encoding: 'utf8', env: { ...process.env, NADIR_DEBUG: '' } });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+/** A user error: non-zero exit, one line on stderr naming the problem, no stack trace. */
+function assertUserError(r, pattern) {
+  const assert = require('assert');
+  assert.notStrictEqual(r.code, 0, `expected failure, got exit 0; stdout: ${r.out}`);
+  assert.match(r.err, pattern);
+  assert.strictEqual(r.err.trim().split('\n').length, 1, `stderr is not one line:\n${r.err}`);
+  assert.doesNotMatch(r.err, /\n\s+at |internal error/);
+}
+
+module.exports = { rng, gaussian, synthetic, shipped, simdLevels, atEachLevel, maxAbsDiff, maxRelDiff, tmpFile, CLI, runCli, assertUserError };
