@@ -1017,24 +1017,25 @@ bool build_rank_plan(const ForestView& f, RankPlan& p) {
   };
   p.level.resize(f.trees * D);
   // The slot needs log2(most distinct features on a level) bits below the rank.
+  // Every level's feature mask, kept for the tables below.
+  std::vector<uint32_t> masks(f.trees * D);
   {
     uint32_t widest = 1;
     for (int t = 0; t < f.trees; ++t)
       for (size_t k = 0; k < D; ++k) {
-        const uint32_t u = level_features(f.feature + t * I, f.threshold + t * I, k, fmax);
+        const uint32_t u = masks[t * D + k] = level_features(f.feature + t * I, f.threshold + t * I, k, fmax);
         widest = std::max(widest, static_cast<uint32_t>(std::bitset<32>(u).count()));
       }
     while ((1u << p.shift) < widest) ++p.shift;
     if ((most << p.shift) > static_cast<size_t>(kRankMax)) return false;
   }
   std::vector<int32_t> id(I);
-  std::vector<uint32_t> used(D);
   for (int t = 0; t < f.trees; ++t) {
     const int32_t* ft = f.feature + t * I;
     const float* th = f.threshold + t * I;
     RankLevel* lv = p.level.data() + t * D;
+    const uint32_t* used = masks.data() + t * D;
     for (size_t k = D; k-- > 0;) {
-      used[k] = level_features(ft, th, k, fmax);
       const int32_t n = number_level(th, k, P, D, id.data());
       const size_t entries = k < P ? size_t{1} << k : static_cast<size_t>(n) + 1;
       if (entries > 128) return false;
