@@ -53,7 +53,7 @@ void cascade_forward(const float* scaled, const int32_t* next, size_t count, con
     const double l0 = first ? 0.0 : place.lo[k];
     const double s0 = first ? 1.0 : place.span[k];
     next_lo[j] = l0 + s0 * (band.low + keep * p);
-    next_span[j] = s0 * width * band.blend;  // (s0 * width) * blend, as the TypeScript fit
+    next_span[j] = s0 * width * band.blend;
     next_rows[j] = first ? static_cast<int32_t>(k) : place.rows[k];
     std::memcpy(gathered + j * cols, x + k * cols, cols * sizeof(float));
   }

@@ -162,13 +162,20 @@ class Run {
   private readonly bandArrays: Float64Array[];
   private readonly stats: CascadeStats;
 
-  constructor(c: Cascade, m: Matrix) {
+  /** `stats` replaces the cascade's own counters (fit passes a throwaway set). */
+  constructor(c: Cascade, m: Matrix, stats?: CascadeStats) {
     ({ stages: this.stages, bandArrays: this.bandArrays, stats: this.stats } = c.runParts);
+    if (stats) this.stats = stats;
     this.out = new Float32Array(m.rows);
     this.stage = new Uint8Array(m.rows);
     this.stats.calls++;
     this.stats.rows += m.rows;
     this.sub = m.rows > 0 ? m : null;
+  }
+
+  /** Input rows of the rows stage i scores next (null at stage 0: all of them, in order). */
+  get reached(): Int32Array | null {
+    return this.rows;
   }
 
   result(): { scores: Float32Array; stage: Uint8Array } {
@@ -185,7 +192,7 @@ class Run {
     st.ms += ms;
     const last = i === this.stages.length - 1;
     const cal = det.calibrationTable;
-    // One native pass: scale, decide, and gather what goes on (see Cascade.forward for the placement).
+    // One native pass: scale, decide, and gather what goes on (the placement: see the Cascade class comment).
     const r = native.cascadeRoute(
       scores, cal.quantiles, cal.mean, cal.std, TIE_BREAK, last ? null : this.bandArrays[i],
       this.rows, this.lo, this.span, last ? null : sub.data, sub.cols, this.out, this.stage, i,
@@ -354,30 +361,14 @@ export class Cascade extends Detector<Omit<CascadeOptions, 'stages'> & DetectorO
     }
     this.bands = bands;
     this.bandArraysValue = undefined;
-    const out = new Float32Array(m.rows);
-    const scaled = scores.map((s, i) => stageScale(this.stagesValue[i], s));
-    for (let r = 0; r < m.rows; r++) {
-      let lo = 0;
-      let span = 1;
-      for (let i = 0; i < S; i++) {
-        const s = scores[i][r];
-        const b = this.bands[i];
-        const v = scaled[i][r];
-        if (i === S - 1 || s <= b.lowRaw || s > b.highRaw) {
-          out[r] = lo + span * v;
-          break;
-        }
-        [lo, span] = this.forward(b, v, lo, span);
-      }
+    // The training rows' cascade scores by the scoring path's own routing, from the scores above
+    // (the counters of this run are thrown away).
+    const run = new Run(this, m, this.emptyStats());
+    while (run.sub) {
+      const idx = run.reached;
+      run.advance(idx ? Float32Array.from(idx, (r) => scores[run.i][r]) : scores[run.i], 0);
     }
-    return out;
-  }
-
-  /** Place of a forwarded row: the band [L, H] of this stage, its own position in it weighted by 1 - blend. */
-  private forward(b: Band, v: number, lo: number, span: number): [number, number] {
-    const width = b.high - b.low;
-    const p = width > 0 ? Math.min(1, Math.max(0, (v - b.low) / width)) : 0.5;
-    return [lo + span * (b.low + width * (1 - this.blend) * p), span * width * this.blend];
+    return run.result().scores;
   }
 
   protected async scoreMatrix(m: Matrix): Promise<Float32Array> {

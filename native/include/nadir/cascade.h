@@ -27,8 +27,8 @@ struct CascadePlace {
 size_t cascade_decide(const float* scores, const float* scaled, size_t n, const CascadeBand* band, CascadePlace place,
                       float* out, uint8_t* stage, uint8_t index, int32_t* next, size_t* normal);
 
-// For the count forwarded rows next[j]: their place inside the band (the same double arithmetic as
-// the TypeScript fit), their input row, and their features (x: n x cols) gathered into gathered
+// For the count forwarded rows next[j]: their place inside the band (the Cascade's fit and scoring
+// both route through here), their input row, and their features (x: n x cols) gathered into gathered
 // (count x cols).
 void cascade_forward(const float* scaled, const int32_t* next, size_t count, const CascadeBand& band, CascadePlace place,
                      const float* x, size_t cols, int32_t* next_rows, double* next_lo, double* next_span, float* gathered);
