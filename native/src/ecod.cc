@@ -40,12 +40,6 @@ void ecod_tail_table(size_t n, double* table) {
 
 namespace {
 
-// Features are searched in blocks so every step of the binary search issues independent loads for
-// all features of the block (memory-level parallelism instead of one dependent chain at a time).
-// AVX2/AVX-512 gather versions of this search were measured no faster (slower with AVX2) on the
-// development machine (AMD EPYC), so there is only this scalar path.
-constexpr size_t kBlock = 16;
-
 // Per-row accumulation shared by the fast path and the reference, so both sum the same doubles in
 // the same order (feature 0 first) and agree bit for bit.
 struct RowSums {
@@ -68,56 +62,68 @@ inline float term(EcodAggregate agg, int win, double ul, double ur, double skew)
   return static_cast<float>(win == 1 ? ul : win == 2 ? ur : (skew < 0 ? ul : ur));
 }
 
-// Scores rows [b, e). The searches are branchless: every feature has the same n, so all features
-// of a block take the same number of halving steps; base_lt ends as #{< x}, base_le as #{<= x}.
+// Scores rows [b, e) a block of rows at a time, one feature after the other: the block's values of
+// feature j are searched together in that feature's sorted column, which stays in cache for the whole
+// block, and the searches of all rows are independent loads (memory-level parallelism instead of one
+// dependent chain at a time). The searches are branchless: every feature has the same n, so all rows
+// take the same number of halving steps; lt ends as #{< x}, le as #{<= x}. Each row's sums still add
+// feature 0 first, so the scores equal the reference's bit for bit.
+constexpr size_t kRows = 64;
+
 void score_rows(const float* X, size_t b, size_t e, size_t cols, const float* sorted, size_t n,
                 const double* table, const double* skewness, EcodAggregate agg, float* out,
                 float* contrib) {
-  size_t base_lt[kBlock], base_le[kBlock];
-  // Per-feature tail terms of the current row, kept for explain.
+  size_t lt[kRows], le[kRows];
+  float v[kRows];
+  RowSums sums[kRows];
+  // Per-feature tail terms of the block's rows, kept for explain (row-major, kRows x cols).
   std::vector<double> terms_l, terms_r;
   if (contrib) {
-    terms_l.resize(cols);
-    terms_r.resize(cols);
+    terms_l.resize(kRows * cols);
+    terms_r.resize(kRows * cols);
   }
-  for (size_t i = b; i < e; ++i) {
-    const float* x = X + i * cols;
-    RowSums sums;
-    for (size_t j0 = 0; j0 < cols; j0 += kBlock) {
-      const size_t m = std::min(kBlock, cols - j0);
-      for (size_t k = 0; k < m; ++k) base_lt[k] = base_le[k] = 0;
+  for (size_t i0 = b; i0 < e; i0 += kRows) {
+    const size_t m = std::min(kRows, e - i0);
+    for (size_t k = 0; k < m; ++k) sums[k] = RowSums();
+    for (size_t j = 0; j < cols; ++j) {
+      const float* col = sorted + j * n;
+      for (size_t k = 0; k < m; ++k) {
+        v[k] = X[(i0 + k) * cols + j];
+        lt[k] = le[k] = 0;
+      }
       size_t len = n;
       while (len > 1) {
         const size_t half = len >> 1;
         for (size_t k = 0; k < m; ++k) {
-          const float* col = sorted + (j0 + k) * n;
-          const float v = x[j0 + k];
           // Arithmetic, not ?:, so the compiler cannot turn it into an unpredictable branch.
-          base_lt[k] += static_cast<size_t>(col[base_lt[k] + half] < v) * half;
-          base_le[k] += static_cast<size_t>(col[base_le[k] + half] <= v) * half;
+          lt[k] += static_cast<size_t>(col[lt[k] + half] < v[k]) * half;
+          le[k] += static_cast<size_t>(col[le[k] + half] <= v[k]) * half;
         }
         len -= half;
       }
+      const double skew = skewness[j];
       for (size_t k = 0; k < m; ++k) {
-        const float* col = sorted + (j0 + k) * n;
-        const float v = x[j0 + k];
-        const size_t c_lt = base_lt[k] + (col[base_lt[k]] < v);
-        const size_t c_le = base_le[k] + (col[base_le[k]] <= v);
+        const size_t c_lt = lt[k] + (col[lt[k]] < v[k]);
+        const size_t c_le = le[k] + (col[le[k]] <= v[k]);
         // (c + 1) / (n + 1): the tail probability the point would get if added to the training
         // sample; never 0, so a value beyond the training range has a finite score.
         const double ul = table[c_le];
         const double ur = table[n - c_lt];
-        sums.add(ul, ur, skewness[j0 + k]);
+        sums[k].add(ul, ur, skew);
         if (contrib) {
-          terms_l[j0 + k] = ul;
-          terms_r[j0 + k] = ur;
+          terms_l[k * cols + j] = ul;
+          terms_r[k * cols + j] = ur;
         }
       }
     }
-    out[i] = static_cast<float>(sums.score(agg));
-    if (contrib) {
-      const int win = sums.winner();
-      for (size_t j = 0; j < cols; ++j) contrib[i * cols + j] = term(agg, win, terms_l[j], terms_r[j], skewness[j]);
+    for (size_t k = 0; k < m; ++k) {
+      const size_t i = i0 + k;
+      out[i] = static_cast<float>(sums[k].score(agg));
+      if (contrib) {
+        const int win = sums[k].winner();
+        for (size_t j = 0; j < cols; ++j)
+          contrib[i * cols + j] = term(agg, win, terms_l[k * cols + j], terms_r[k * cols + j], skewness[j]);
+      }
     }
   }
 }
