@@ -223,9 +223,12 @@ export abstract class Detector<O extends DetectorOptions = DetectorOptions> {
   }
 
   /**
-   * Approximate multiply-adds (or comparisons) this detector spends scoring one row, from its fitted
-   * shape; undefined where no estimate is made. A cost model, not a timing: it is deterministic, and
-   * `chooseFirstStage` uses it to keep expensive candidates out of a cascade's first stage.
+   * Approximate work to score one row, from the fitted shape, in multiply-add equivalents: a
+   * multiply-add of a dense kernel (PCA, Mahalanobis, the neural layers) counts 1, and the steps of
+   * searches and tree walks, which wait on dependent loads, count what they cost in nadir's kernels
+   * measured against those (single thread, x86-64 with AVX-512; see each detector). Undefined where no
+   * estimate is made. A cost model, not a timing: it is deterministic, and `chooseFirstStage` uses it
+   * to keep expensive candidates out of a cascade's first stage.
    */
   get costPerRow(): number | undefined {
     return undefined;

@@ -62,10 +62,14 @@ export class ECOD extends Detector<ECODOptions> {
     return this.agg === 0 ? 'feature-max' : 'tail-sum';
   }
 
-  /** A binary search among the training values per feature. */
+  /**
+   * Two binary searches among the training values per feature, in multiply-add equivalents (see
+   * Detector.costPerRow): about 50 per feature and halving step, as measured on six benchmark
+   * datasets (55 to 62) against the autoencoder's multiply-adds.
+   */
   get costPerRow(): number | undefined {
     if (!this.fitted) return undefined;
-    return this.nFeatures * Math.ceil(Math.log2(this.trainingRows + 1));
+    return 50 * this.nFeatures * Math.ceil(Math.log2(this.trainingRows + 1));
   }
   /** Training rows the ECDFs were built from. */
   get trainingRows(): number {
