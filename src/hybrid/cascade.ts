@@ -319,10 +319,12 @@ export class Cascade extends Detector<Omit<CascadeOptions, 'stages'> & DetectorO
 
   protected async fitMatrix(m: Matrix): Promise<Float32Array> {
     const S = this.stagesValue.length;
-    const fitScores = await Promise.all(this.stagesValue.map((d) => (this.refit || !d.fitted ? d.fitForRows(m) : d.score(m))));
-    // Routing stages are rescored through the scoring path so the bands are exact for `score`.
+    const fitHere = this.stagesValue.map((d) => this.refit || !d.fitted);
+    const fitScores = await Promise.all(this.stagesValue.map((d, i) => (fitHere[i] ? d.fitForRows(m) : d.score(m))));
+    // Routing stages fitted here are rescored through the scoring path so the bands are exact for
+    // `score` (a kept stage's scores above already come from it).
     const scores: Float32Array[] = [];
-    for (let i = 0; i < S; i++) scores.push(i < S - 1 ? await this.stagesValue[i].score(m) : fitScores[i]);
+    for (let i = 0; i < S; i++) scores.push(i < S - 1 && fitHere[i] ? await this.stagesValue[i].score(m) : fitScores[i]);
     const bands: Band[] = [];
     let reach: number[] = [...Array(m.rows).keys()];
     for (let i = 0; i < S - 1; i++) {
