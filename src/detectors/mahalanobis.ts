@@ -150,8 +150,8 @@ export class Mahalanobis extends Detector<MahalanobisOptions> {
   protected scoreMatrix(m: Matrix): Promise<Float32Array> {
     // A small batch is scored on the calling thread: the hop to the libuv pool and back costs
     // more than the work (tens of microseconds). The bound keeps the event loop stall to about
-    // 20 µs at the kernel's speed (rows * d(d+3)/2 multiply-adds).
-    if (m.rows * ((m.cols * (m.cols + 3)) >> 1) <= INLINE_WORK) return Promise.resolve(this.scoreMatrixSync(m));
+    // 20 µs at the kernel's speed (rows * costPerRow multiply-adds).
+    if (m.rows * this.costPerRow! <= INLINE_WORK) return Promise.resolve(this.scoreMatrixSync(m));
     return this.runScore(m);
   }
 

@@ -514,6 +514,7 @@ export async function chooseFirstStage(candidates: Detector[], last: Detector, X
   if (options === null || typeof options !== 'object') throw new OptionError('chooseFirstStage options must be an object');
   for (const k of Object.keys(options)) if (!CHOOSE_KNOWN.includes(k)) throw new OptionError(`Unknown option '${k}' for chooseFirstStage (known: ${CHOOSE_KNOWN.join(', ')})`);
   const maxCost = optNumber('chooseFirstStage', 'maxCost', options.maxCost, 0.25, 0, 1e6, true);
+  const share = optNumber('chooseFirstStage', 'contamination', options.contamination, last.contamination, 0, 0.5, true);
   let judges: Detector[];
   if (options.judges === undefined) {
     judges = [new IsolationForest({ seed: last.seed }), new ECOD()];
@@ -534,7 +535,6 @@ export async function chooseFirstStage(candidates: Detector[], last: Detector, X
     const e = d.normalize(scores[j], 'ecdf');
     for (let r = 0; r < n; r++) consensus[r] += e[r];
   });
-  const share = optNumber('chooseFirstStage', 'contamination', options.contamination, last.contamination, 0, 0.5, true);
   const top = Math.min(n - 1, Math.max(1, Math.round(share * n)));
   const order = Array.from({ length: n }, (_, r) => r).sort((a, b) => consensus[b] - consensus[a] || a - b);
   const flags = new Uint8Array(n);
