@@ -28,6 +28,15 @@ double nadir_erf(double x) {
 
 namespace {
 
+// The ecdf of one row from the position of the last knot <= v (the same arithmetic everywhere).
+inline double ecdf_at(const float* q, size_t n, double v, size_t lo) {
+  if (!(v > q[0])) return 0;
+  if (v >= q[n - 1]) return 1;
+  size_t hi = std::min(n - 1, lo + 1);
+  double span = static_cast<double>(q[hi]) - q[lo];
+  return (static_cast<double>(lo) + (span > 0 ? (v - q[lo]) / span : 0)) / static_cast<double>(n - 1);
+}
+
 // Interpolated rank of s among the knots; branchless search for the last knot <= s (ties resolve
 // to the upper end of a flat run, as the TypeScript reference).
 inline double ecdf(const float* q, size_t n, double s) {
@@ -40,10 +49,7 @@ inline double ecdf(const float* q, size_t n, double s) {
     base = (static_cast<double>(base[half]) <= s) ? base + half : base;
     len -= half;
   }
-  size_t lo = static_cast<size_t>(base - q);
-  size_t hi = std::min(n - 1, lo + 1);
-  double span = static_cast<double>(q[hi]) - q[lo];
-  return (static_cast<double>(lo) + (span > 0 ? (s - q[lo]) / span : 0)) / static_cast<double>(n - 1);
+  return ecdf_at(q, n, s, static_cast<size_t>(base - q));
 }
 
 // ecdf of 8 rows at once: the search schedule depends only on n, so the 8 searches run in lockstep
@@ -56,24 +62,7 @@ inline void ecdf8(const float* q, size_t n, const float* s, double* out) {
     for (int r = 0; r < 8; r++) pos[r] = (static_cast<double>(q[pos[r] + half]) <= static_cast<double>(s[r])) ? pos[r] + half : pos[r];
     len -= half;
   }
-  for (int r = 0; r < 8; r++) {
-    double v = s[r];
-    if (!(v > q[0])) { out[r] = 0; continue; }
-    if (v >= q[n - 1]) { out[r] = 1; continue; }
-    size_t lo = pos[r];
-    size_t hi = std::min(n - 1, lo + 1);
-    double span = static_cast<double>(q[hi]) - q[lo];
-    out[r] = (static_cast<double>(lo) + (span > 0 ? (v - q[lo]) / span : 0)) / static_cast<double>(n - 1);
-  }
-}
-
-// The ecdf of one row from the position of the last knot <= v (the same arithmetic everywhere).
-inline double ecdf_at(const float* q, size_t n, double v, size_t lo) {
-  if (!(v > q[0])) return 0;
-  if (v >= q[n - 1]) return 1;
-  size_t hi = std::min(n - 1, lo + 1);
-  double span = static_cast<double>(q[hi]) - q[lo];
-  return (static_cast<double>(lo) + (span > 0 ? (v - q[lo]) / span : 0)) / static_cast<double>(n - 1);
+  for (int r = 0; r < 8; r++) out[r] = ecdf_at(q, n, s[r], pos[r]);
 }
 
 inline float finish(double e, double s, double w, double mean, double sd, bool tie_break) {
